@@ -15,6 +15,9 @@ INSTALL_REQUIRES = [
     "ml-collections",
     "safetensors",
     "tokenizers",
+    # Tokenizer loading and chat templates (no torch needed).
+    "transformers>=5",
+    "huggingface_hub",
     "pyyaml",
     "matplotlib",
     "scipy",
@@ -30,7 +33,6 @@ TEST_REQUIRES = [
     "pytest",
     "pytest-xdist",
     "torch==2.13.0",
-    "transformers>=5",
     "lm-eval==0.4.13",
     "captum",
     "scikit-learn",
