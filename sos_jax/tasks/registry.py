@@ -1,0 +1,310 @@
+"""The SOS-Bench task registry: what a task is, how it turns documents into requests, and lookup.
+
+A `Task` declares everything lm-evaluation-harness's YAML declares for the same task (dataset id,
+config, splits, few-shot source and count, doc -> prompt, choices, gold, generation settings,
+metrics) plus the SOS factor it feeds. Task families (`bbh`, `gpqa`, `safety`, ...) build their
+`Task`s and `register` them; `get_task` / `resolve` look them up by lm-eval's task, group and tag
+names, so our results and published ones use the same keys.
+
+Prompt assembly follows the SOS-era harness (penfever fork, d1f73313; see TASKS.md §1):
+`description + Σ(text(shot) + " " + target(shot) + "\\n\\n") + text(doc)`, continuation
+`" " + choice`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import random
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+FACTORS = ("world_knowledge", "instruction_following", "safety")
+OUTPUT_TYPES = ("multiple_choice", "generate_until")
+INVALID_GOLD = -100
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """One reported metric: its name, how per-document values aggregate, and its direction.
+
+    `aggregation` is "mean" or a callable over the list of per-document values. `stderr` says
+    whether a `<name>_stderr` is reported (lm-eval reports none for non-mean aggregations).
+    """
+
+    name: str
+    aggregation: str | Callable[[list], float] = "mean"
+    higher_is_better: bool = True
+
+    @property
+    def stderr(self) -> bool:
+        return self.aggregation == "mean"
+
+
+ACC = Metric("acc")
+ACC_NORM = Metric("acc_norm")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A task definition; see the module docstring. Fields mirror lm-eval's TaskConfig."""
+
+    name: str
+    factor: str
+    dataset_path: str
+    dataset_name: str | None
+    split: str
+    output_type: str
+    doc_to_text: Callable[[dict], str]
+    doc_to_target: Callable[[dict], Any]
+    doc_to_choice: Callable[[dict], list[str]] | None = None
+    required_fields: tuple[str, ...] = ()
+    description: str = ""
+    num_fewshot: int = 0
+    fewshot_split: str | None = None
+    fewshot_samples: tuple[Mapping[str, Any], ...] | None = None
+    fewshot_sampler: str = "first_n"
+    fewshot_target: Callable[[dict], Any] | None = None
+    process_docs: Callable[[list[dict]], list[dict]] | None = None
+    generation_kwargs: Mapping[str, Any] | None = None
+    metrics: tuple[Metric, ...] = (ACC,)
+    process_results: Callable[[dict, str], dict] | None = None
+    groups: tuple[str, ...] = ()
+    invert_in_factor: bool = False
+    version: float = 0.0
+    notes: str = ""
+    target_delimiter: str = " "
+    fewshot_delimiter: str = "\n\n"
+
+    def __post_init__(self):
+        if self.factor not in FACTORS:
+            raise ValueError(f"task {self.name!r}: factor must be one of {FACTORS}, got {self.factor!r}")
+        if self.output_type not in OUTPUT_TYPES:
+            raise ValueError(f"task {self.name!r}: output_type must be one of {OUTPUT_TYPES}, got {self.output_type!r}")
+        if self.output_type == "multiple_choice" and self.doc_to_choice is None:
+            raise ValueError(f"task {self.name!r}: a multiple_choice task needs doc_to_choice")
+        if self.output_type == "generate_until" and self.generation_kwargs is None:
+            raise ValueError(f"task {self.name!r}: a generate_until task needs generation_kwargs")
+        if self.num_fewshot and self.fewshot_split is None and self.fewshot_samples is None:
+            raise ValueError(f"task {self.name!r}: num_fewshot={self.num_fewshot} but no fewshot_split or samples")
+        if self.fewshot_sampler not in ("first_n", "default"):
+            raise ValueError(f"task {self.name!r}: fewshot_sampler must be 'first_n' or 'default'")
+
+    # ---- documents -> prompt pieces -------------------------------------------------------
+
+    def check_fields(self, docs: Sequence[Mapping[str, Any]], split: str | None = None) -> None:
+        """Raises KeyError naming the task, field and document index when a doc lacks a field."""
+        for i, doc in enumerate(docs):
+            for field in self.required_fields:
+                if field not in doc:
+                    raise KeyError(
+                        f"task {self.name!r}: document {i} of split {split or self.split!r} in "
+                        f"{self.dataset_path!r} has no field {field!r} (it has {sorted(doc)})"
+                    )
+
+    def choices(self, doc: Mapping[str, Any]) -> list[str] | None:
+        """Returns the answer choices of `doc` (None for generation tasks)."""
+        return None if self.doc_to_choice is None else list(self.doc_to_choice(doc))
+
+    def gold(self, doc: Mapping[str, Any]) -> int | list[int] | str:
+        """Returns the gold answer: choice index (-100 when invalid), list of indices, or a string."""
+        target = self.doc_to_target(doc)
+        choices = self.choices(doc)
+        return resolve_gold(target, choices) if choices is not None else target
+
+    def shots_for(self, docs: Sequence[Mapping[str, Any]], fewshot_pool: Sequence[dict] | None = None,
+                  seed: int = 1234) -> list[list[dict]]:
+        """Returns the shots for each of `docs`, in order, as lm-eval's samplers pick them.
+
+        `first_n`: the first n of the pool (fixed samples or the few-shot split) for every doc.
+        `default`: one `random.Random(seed)` per task drawing n (n + 1 when the few-shot split is
+        the eval split, then dropping the doc itself) per document in order.
+        """
+        n = self.num_fewshot
+        if n == 0:
+            return [[] for _ in docs]
+        pool = [dict(d) for d in (self.fewshot_samples if self.fewshot_samples is not None else fewshot_pool or [])]
+        if len(pool) < n:
+            raise ValueError(f"task {self.name!r}: {n} shots requested, only {len(pool)} few-shot documents")
+        same_split = self.fewshot_samples is None and self.fewshot_split == self.split
+        if self.fewshot_sampler == "first_n":
+            if not same_split:
+                return [pool[:n] for _ in docs]
+            return [[d for d in pool if d != doc][:n] for doc in docs]
+        rnd = random.Random(seed)
+        out = []
+        for doc in docs:
+            if same_split:
+                out.append([d for d in rnd.sample(pool, n + 1) if d != doc][:n])
+            else:
+                out.append(rnd.sample(pool, n))
+        return out
+
+    def shot_text(self, shot: Mapping[str, Any]) -> str:
+        """Returns one rendered shot: text + target delimiter + target + few-shot delimiter."""
+        target = (self.fewshot_target or self.doc_to_target)(shot)
+        choices = self.choices(shot) if self.doc_to_choice is not None else None
+        if isinstance(target, list):
+            target = target[0]
+        if isinstance(target, int) and not isinstance(target, bool) and choices is not None:
+            target = choices[target]
+        elif isinstance(target, bool) and choices is not None:
+            target = choices[int(target)]
+        return self.doc_to_text(shot) + self.target_delimiter + str(target) + self.fewshot_delimiter
+
+    def context(self, doc: Mapping[str, Any], shots: Sequence[Mapping[str, Any]] = (),
+                chat_template: Callable[[list[dict]], str] | None = None) -> str:
+        """Returns the prompt for `doc`: raw string, or the chat-templated one when given a template.
+
+        With a template, the description becomes the system turn and shots + doc one user turn
+        (lm-eval's `--apply_chat_template` without `--fewshot_as_multiturn`).
+        """
+        body = "".join(self.shot_text(s) for s in shots) + self.doc_to_text(doc)
+        if chat_template is None:
+            return self.description + body
+        messages = ([{"role": "system", "content": self.description}] if self.description else [])
+        messages.append({"role": "user", "content": body})
+        return chat_template(messages)
+
+    def continuations(self, doc: Mapping[str, Any], chat: bool = False) -> list[str]:
+        """Returns the scored continuations, `" " + choice` (no delimiter under a chat template)."""
+        delim = "" if chat else self.target_delimiter
+        return [delim + c for c in self.choices(doc)]
+
+    def spec(self) -> dict[str, Any]:
+        """Returns a JSON-able summary of the definition (for results' `configs` and hashing)."""
+        return {
+            "task": self.name,
+            "dataset_path": self.dataset_path,
+            "dataset_name": self.dataset_name,
+            "test_split": self.split,
+            "fewshot_split": self.fewshot_split,
+            "num_fewshot": self.num_fewshot,
+            "fewshot_sampler": self.fewshot_sampler,
+            "description": self.description,
+            "output_type": self.output_type,
+            "target_delimiter": self.target_delimiter,
+            "fewshot_delimiter": self.fewshot_delimiter,
+            "generation_kwargs": dict(self.generation_kwargs) if self.generation_kwargs else None,
+            "metric_list": [
+                {"metric": m.name, "aggregation": m.aggregation if isinstance(m.aggregation, str)
+                 else m.aggregation.__name__, "higher_is_better": m.higher_is_better}
+                for m in self.metrics
+            ],
+            "factor": self.factor,
+            "invert_in_factor": self.invert_in_factor,
+            "metadata": {"version": self.version},
+        }
+
+
+def resolve_gold(target: Any, choices: Sequence[str]) -> int | list[int]:
+    """Returns the gold choice index (or list of them) as lm-eval resolves `doc_to_target`.
+
+    bool counts as int (True -> 1); a string is looked up in `choices`; anything out of range
+    becomes -100, which always scores 0.
+    """
+    if isinstance(target, (list, tuple)):
+        return [int(t) if 0 <= int(t) < len(choices) else INVALID_GOLD for t in target]
+    if isinstance(target, str):
+        return choices.index(target) if target in choices else INVALID_GOLD
+    t = int(target)
+    return t if 0 <= t < len(choices) else INVALID_GOLD
+
+
+def template_target(rendered: str) -> int | list | str:
+    """Returns what lm-eval makes of a rendered Jinja `doc_to_target`: int, list, or the string."""
+    if rendered.isdigit():
+        return ast.literal_eval(rendered)
+    if len(rendered) >= 2 and rendered[0] == "[" and rendered[-1] == "]":
+        try:
+            return ast.literal_eval(rendered)
+        except (SyntaxError, ValueError):
+            return rendered
+    return rendered
+
+
+# ---- registry ---------------------------------------------------------------------------------
+
+_TASKS: dict[str, Task] = {}
+# group -> (members, aggregated metric names or () for a tag without aggregate)
+_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_LOADED = False
+
+
+def register(task: Task, *, replace: bool = False) -> Task:
+    """Adds `task` to the registry and returns it; refuses to shadow a name unless `replace`."""
+    if task.name in _GROUPS:
+        raise ValueError(f"task name {task.name!r} collides with a group of that name")
+    if task.name in _TASKS and not replace:
+        raise ValueError(f"task {task.name!r} is already registered (pass replace=True to override)")
+    _TASKS[task.name] = task
+    return task
+
+
+def register_group(name: str, members: Iterable[str], aggregate: Iterable[str] = ()) -> None:
+    """Declares a group (aggregated, size-weighted, over `aggregate` metrics) or a tag (none)."""
+    if name in _TASKS:
+        raise ValueError(f"group name {name!r} collides with a task of that name")
+    _GROUPS[name] = (tuple(members), tuple(aggregate))
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    # Importing a family module registers its tasks.
+    from sos_jax.tasks import bbh, bbq, gpqa, ifeval_task, math_hard, mmlu_pro, musr, safety, wmdp  # noqa: F401
+
+    register_group("leaderboard", ["leaderboard_mmlu_pro", "leaderboard_bbh", "leaderboard_gpqa",
+                                   "leaderboard_math_hard", "leaderboard_ifeval", "leaderboard_musr"])
+    register_group("sos", ["leaderboard", "safety"])
+
+
+def all_tasks() -> dict[str, Task]:
+    """Returns every registered task by name."""
+    _ensure_loaded()
+    return dict(_TASKS)
+
+
+def groups() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Returns group/tag name -> (members, aggregated metrics)."""
+    _ensure_loaded()
+    return dict(_GROUPS)
+
+
+def get_task(name: str) -> Task:
+    """Returns the task called `name`; an unknown name raises KeyError with close names."""
+    _ensure_loaded()
+    if name in _TASKS:
+        return _TASKS[name]
+    raise KeyError(_unknown(name))
+
+
+def _unknown(name: str) -> str:
+    known = list(_TASKS) + list(_GROUPS)
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; groups: " + ", ".join(sorted(_GROUPS))
+    return f"unknown task or group {name!r}{hint}"
+
+
+def resolve(names: str | Iterable[str]) -> list[str]:
+    """Returns the task names selected by task/group/tag names (comma-separated or a list), in order."""
+    _ensure_loaded()
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    out: list[str] = []
+
+    def add(n: str) -> None:
+        if n in _TASKS:
+            if n not in out:
+                out.append(n)
+        elif n in _GROUPS:
+            for m in _GROUPS[n][0]:
+                add(m)
+        else:
+            raise KeyError(_unknown(n))
+
+    for n in names:
+        add(n)
+    return out
