@@ -1,0 +1,259 @@
+"""Leaderboard-vs-factor correlations (Pearson, Spearman, Kendall tau-b) with bootstrap CIs over
+models and permutation p-values, all pairs of a table vectorised in one jitted call per shape.
+
+Conventions (chosen to match scipy): Spearman is Pearson of average ranks; Kendall is tau-b
+((concordant - discordant) / sqrt((n0 - ties_x)(n0 - ties_y))); the two-sided permutation p-value
+is `min(1, 2 min(P(T* <= t), P(T* >= t)))` with `(count + 1) / (R + 1)` for R random
+permutations and `count / n!` when all n! <= R permutations are enumerated (scipy's
+`permutation_test(..., permutation_type="pairings")`). CIs are percentile intervals of B bootstrap
+resamples of the models (resamples where a statistic is undefined, e.g. constant x, are dropped and
+counted).
+
+Vectors are padded to a power-of-two length with a validity mask, so a table compiles once per
+(length bucket, statistic set) rather than once per pair.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sos_jax.analysis.factors import average_ranks
+from sos_jax.analysis.ingest import Leaderboard
+from sos_jax.analysis.names import NameMap
+
+METHODS = ("pearson", "spearman", "kendall")
+_EXACT_MAX_N = 8  # enumerate all permutations only up to 8! = 40320 rows
+
+
+def pearson(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+    """Returns Pearson's r of the masked entries (NaN when either side is constant)."""
+    w = mask.astype(x.dtype)
+    n = jnp.sum(w, -1, keepdims=True)
+    dx = (x - jnp.sum(w * x, -1, keepdims=True) / n) * w
+    dy = (y - jnp.sum(w * y, -1, keepdims=True) / n) * w
+    sxx, syy = jnp.sum(dx * dx, -1), jnp.sum(dy * dy, -1)
+    r = jnp.sum(dx * dy, -1) / jnp.sqrt(sxx * syy)
+    return jnp.where((sxx > 0) & (syy > 0), jnp.clip(r, -1.0, 1.0), jnp.nan)
+
+
+def spearman(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+    """Returns Spearman's rho of the masked entries: Pearson of average ranks (ties averaged)."""
+    return pearson(average_ranks(x, mask).astype(x.dtype), average_ranks(y, mask).astype(y.dtype), mask)
+
+
+def kendall_tau_b(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+    """Returns Kendall's tau-b of the masked entries (ties in x or y handled as in scipy)."""
+    n = x.shape[-1]
+    upper = jnp.triu(jnp.ones((n, n), bool), k=1)
+    pm = upper & mask[..., :, None] & mask[..., None, :]
+    dx = x[..., :, None] - x[..., None, :]
+    dy = y[..., :, None] - y[..., None, :]
+    s = jnp.sum(jnp.where(pm, jnp.sign(dx) * jnp.sign(dy), 0.0), (-1, -2))
+    n0 = jnp.sum(pm, (-1, -2)).astype(x.dtype)
+    n1 = jnp.sum(pm & (dx == 0), (-1, -2)).astype(x.dtype)
+    n2 = jnp.sum(pm & (dy == 0), (-1, -2)).astype(x.dtype)
+    denom = jnp.sqrt((n0 - n1) * (n0 - n2))
+    return jnp.where(denom > 0, s / jnp.where(denom > 0, denom, 1.0), jnp.nan)
+
+
+_STAT = {"pearson": pearson, "spearman": spearman, "kendall": kendall_tau_b}
+
+
+def _stats(x, y, mask, methods):
+    return jnp.stack([_STAT[m](x, y, mask) for m in methods], -1)
+
+
+def _two_sided(null: jax.Array, obs: jax.Array, valid_rows: jax.Array, n_rows: jax.Array, adjustment: int) -> jax.Array:
+    # Relative tolerance as in scipy (100 eps of the observed value) plus an absolute one for 0.
+    gamma = jnp.abs(obs) * (100 * jnp.finfo(null.dtype).eps) + 1e-6
+    less = jnp.sum((null <= obs + gamma) & valid_rows, 0) + adjustment
+    greater = jnp.sum((null >= obs - gamma) & valid_rows, 0) + adjustment
+    p = 2 * jnp.minimum(less, greater) / (n_rows + adjustment)
+    return jnp.clip(p, 0.0, 1.0)
+
+
+@partial(jax.jit, static_argnames=("methods", "n_boot", "n_perm", "level", "batch_size"))
+def correlate_padded(key: jax.Array, x: jax.Array, y: jax.Array, mask: jax.Array, perms: jax.Array | None = None,
+                     n_exact: jax.Array | None = None, *, methods: tuple[str, ...] = METHODS, n_boot: int = 2000,
+                     n_perm: int = 10000, level: float = 0.95, batch_size: int = 256):
+    """Returns (r, ci_low, ci_high, p, n_undefined) [P, S] for P padded pairs [P, N] with valid-first masks.
+
+    `perms` ([R, N], valid-first permutations, rows past `n_exact` ignored) gives an exact test;
+    otherwise `n_perm` random permutations of each pair's valid entries are drawn.
+    """
+    P, N = x.shape
+    n = jnp.sum(mask, -1)  # [P]
+    obs = _stats(x, y, mask, methods)  # [P, S]
+    k_boot, k_perm = jax.random.split(key)
+
+    def boot_round(k):
+        u = jax.random.uniform(k, (P, N))
+        idx = jnp.minimum(jnp.floor(u * n[:, None]).astype(jnp.int32), n[:, None] - 1)
+        xb = jnp.take_along_axis(x, idx, -1)
+        yb = jnp.take_along_axis(y, idx, -1)
+        return _stats(xb, yb, mask, methods)
+
+    boot = jax.lax.map(boot_round, jax.random.split(k_boot, n_boot), batch_size=batch_size)  # [B, P, S]
+    a = (1 - level) / 2
+    q = jnp.nanpercentile(boot, jnp.asarray([100 * a, 100 * (1 - a)]), axis=0)
+    undefined = jnp.sum(jnp.isnan(boot), 0)
+
+    if perms is None:
+        def perm_round(k):
+            u = jax.random.uniform(k, (P, N))
+            order = jnp.argsort(jnp.where(mask, u, 2.0), -1)
+            return _stats(jnp.take_along_axis(x, order, -1), y, mask, methods)
+
+        null = jax.lax.map(perm_round, jax.random.split(k_perm, n_perm), batch_size=batch_size)  # [R, P, S]
+        rows = jnp.ones((n_perm, 1, 1), bool)
+        p = _two_sided(null, obs, rows, n_perm, 1)
+    else:
+        def perm_row(perm):
+            return _stats(x[:, perm], y, mask, methods)
+
+        null = jax.lax.map(perm_row, perms, batch_size=batch_size)
+        rows = (jnp.arange(perms.shape[0]) < n_exact)[:, None, None]
+        p = _two_sided(null, obs, rows, n_exact, 0)
+    return obs, q[0], q[1], p, undefined
+
+
+def _pad_len(n: int) -> int:
+    return max(8, 1 << math.ceil(math.log2(max(n, 1))))
+
+
+@dataclass
+class Correlation:
+    """One statistic between two score vectors over the models they share."""
+
+    method: str
+    n: int
+    r: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_method: str
+    n_boot_undefined: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
+
+
+def correlate_many(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], *, methods: Sequence[str] = METHODS,
+                   n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95, seed: int = 0) -> list[dict[str, Correlation]]:
+    """Returns, per pair (x_i, y_i), each method's correlation over entries where both are finite.
+
+    Pairs are grouped by padded length (and exact-test size) and each group runs in one call.
+    """
+    methods = tuple(methods)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown correlation method {m!r}; expected one of {METHODS}")
+    if len(xs) != len(ys):
+        raise ValueError(f"got {len(xs)} x vectors but {len(ys)} y vectors")
+    prepared = []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        if x.shape != y.shape or x.ndim != 1:
+            raise ValueError(f"pair {i}: x and y must be 1-D of equal length, got {x.shape} and {y.shape}")
+        ok = np.isfinite(x) & np.isfinite(y)
+        prepared.append((x[ok], y[ok]))
+    out: list[dict[str, Correlation] | None] = [None] * len(prepared)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (x, _) in enumerate(prepared):
+        n = len(x)
+        if n < 3:
+            out[i] = {m: Correlation(m, n, math.nan, math.nan, math.nan, math.nan, "too few models") for m in methods}
+            continue
+        exact_n = n if math.factorial(n) <= n_perm and n <= _EXACT_MAX_N else 0
+        groups.setdefault((_pad_len(n), exact_n), []).append(i)
+    key = jax.random.key(seed)
+    for gi, ((N, exact_n), idx) in enumerate(sorted(groups.items())):
+        X = np.zeros((len(idx), N), np.float32)
+        Y = np.zeros_like(X)
+        Mk = np.zeros((len(idx), N), bool)
+        for row, i in enumerate(idx):
+            x, y = prepared[i]
+            X[row, : len(x)], Y[row, : len(y)], Mk[row, : len(x)] = x, y, True
+        perms = n_exact = None
+        if exact_n:
+            rows = np.asarray(list(itertools.permutations(range(exact_n))), np.int32)
+            perms = np.tile(np.arange(N, dtype=np.int32), (len(rows), 1))
+            perms[:, :exact_n] = rows
+            n_exact = np.int32(len(rows))
+        r, lo, hi, p, und = (np.asarray(a, np.float64) for a in correlate_padded(
+            jax.random.fold_in(key, gi), jnp.asarray(X), jnp.asarray(Y), jnp.asarray(Mk),
+            None if perms is None else jnp.asarray(perms), None if n_exact is None else jnp.asarray(n_exact),
+            methods=methods, n_boot=n_boot, n_perm=n_perm, level=level))
+        p_method = f"exact ({math.factorial(exact_n)} permutations)" if exact_n else f"{n_perm} random permutations"
+        for row, i in enumerate(idx):
+            out[i] = {m: Correlation(m, len(prepared[i][0]), float(r[row, s]), float(lo[row, s]), float(hi[row, s]), float(p[row, s]), p_method,
+                                     int(und[row, s])) for s, m in enumerate(methods)}
+    return out  # type: ignore[return-value]
+
+
+def correlate(x: np.ndarray, y: np.ndarray, **kwargs) -> dict[str, Correlation]:
+    """Returns each method's correlation between two vectors (see `correlate_many`)."""
+    return correlate_many([x], [y], **kwargs)[0]
+
+
+@dataclass
+class CorrelationRow:
+    """Correlations of one leaderboard column with one factor score over the joined models."""
+
+    leaderboard: str
+    column: str
+    target: str
+    models: list[str]
+    stats: dict[str, Correlation] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"leaderboard": self.leaderboard, "column": self.column, "target": self.target,
+                "n": len(self.models), "models": self.models,
+                "stats": {m: c.to_dict() for m, c in self.stats.items()}}
+
+
+def aligned(leaderboard: Leaderboard, column: str, models: Sequence[str], name_map: NameMap | None) -> np.ndarray:
+    """Returns the leaderboard column reindexed to `models` (canonical names), NaN where absent."""
+    name_map = name_map or NameMap()
+    values = leaderboard.column(column)
+    lookup: dict[str, float] = {}
+    for m, v in zip(leaderboard.models, values):
+        c = name_map.canonical(m)
+        if c in lookup:
+            raise ValueError(f"{leaderboard.source}: two rows map to model {c!r} (check the name map)")
+        lookup[c] = float(v)
+    return np.asarray([lookup.get(m, math.nan) for m in models])
+
+
+def correlation_table(leaderboards: Sequence[Leaderboard], targets: dict[str, np.ndarray], models: Sequence[str],
+                      *, name_map: NameMap | None = None, columns: dict[str, Sequence[str]] | None = None,
+                      methods: Sequence[str] = METHODS, n_boot: int = 2000, n_perm: int = 10000,
+                      level: float = 0.95, seed: int = 0) -> list[CorrelationRow]:
+    """Returns the correlations of every (leaderboard column, target score) pair.
+
+    `targets` maps names (factors, `overall`) to scores over `models`; `columns[lb.name]` picks a
+    leaderboard's columns (its primary column by default).
+    """
+    rows, xs, ys = [], [], []
+    for lb in leaderboards:
+        cols = list((columns or {}).get(lb.name) or [lb.primary])
+        for col in cols:
+            lbv = aligned(lb, col, models, name_map)
+            for t, tv in targets.items():
+                tv = np.asarray(tv, float)
+                ok = np.isfinite(lbv) & np.isfinite(tv)
+                rows.append(CorrelationRow(lb.name, col, t, [m for m, k in zip(models, ok) if k]))
+                xs.append(lbv)
+                ys.append(tv)
+    results = correlate_many(xs, ys, methods=methods, n_boot=n_boot, n_perm=n_perm, level=level, seed=seed)
+    for row, res in zip(rows, results):
+        row.stats = res
+    return rows
