@@ -1,0 +1,22 @@
+"""A seconds-long PEAR run for tests: a local CSV directory, a 2×16 MLP, a few steps.
+
+The tests pass `--config.dataset.data_dir=<dir with train.csv/test.csv>`.
+"""
+
+from pear_jax.train import base_config
+
+
+def get_config():
+    config = base_config("smoke")
+    config.dataset.source = "local"
+    config.model.depth = 2
+    config.model.width = 16
+    config.batch_size = 16
+    config.num_epochs = 3
+    config.ig_steps = 8
+    config.eval.batch_size = 64
+    config.final.rows = 32
+    config.checkpoint.every_steps = 4
+    config.checkpoint.keep = 2
+    config.log_every_steps = 4
+    return config

@@ -1,0 +1,72 @@
+"""Orbax checkpoints of a PEAR training run: parameters, optimizer state, RNG, step and data
+position, saved every N steps with the newest `keep` kept, restored onto the caller's shardings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def abstract_like(tree: Any) -> Any:
+    """Returns `tree` as ShapeDtypeStructs that carry each array's sharding (a restore target)."""
+
+    def one(a):
+        if isinstance(a, jax.Array):
+            return jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding)
+        a = np.asarray(a)
+        return jax.ShapeDtypeStruct(a.shape, a.dtype)
+
+    return jax.tree.map(one, tree)
+
+
+class Checkpoints:
+    """A CheckpointManager over `directory` that saves every `every_steps` and keeps `keep`.
+
+    Saves are asynchronous (orbax copies device arrays to host before `save` returns, then writes
+    in the background) and committed atomically: a run killed mid-save leaves the previous
+    checkpoint as the latest. Every process must call `save`/`restore` (orbax coordinates them).
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, every_steps: int, keep: int):
+        if keep < 1:
+            raise ValueError(f"checkpoint.keep must be >= 1, got {keep}")
+        self.directory = Path(directory).absolute()
+        self.every_steps = every_steps
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        )
+
+    def latest_step(self) -> int | None:
+        """Returns the newest committed step, or None when there is none."""
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def should_save(self, step: int) -> bool:
+        return self.every_steps > 0 and step % self.every_steps == 0
+
+    def save(self, step: int, state: dict) -> None:
+        """Starts saving `state` as checkpoint `step` (no-op when that step is already saved)."""
+        if step in self._manager.all_steps():
+            return
+        self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+
+    def restore(self, step: int, target: dict) -> dict:
+        """Returns checkpoint `step` restored into the structure, dtypes and shardings of `target`."""
+        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_like(target)))
+
+    def wait(self) -> None:
+        """Blocks until pending saves are committed."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()

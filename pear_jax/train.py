@@ -1,0 +1,548 @@
+"""PEAR training: one jitted, sharded train step with the full PEAR loss, per-epoch evaluation,
+orbax checkpoints that resume exactly, TensorBoard scalars and the final six-explainer
+disagreement matrix.
+
+`train_and_evaluate(config, workdir, mesh=..., writer=...)` is the whole run; `sweep(...)` runs it
+for a grid of λ × seeds and writes the trade-off report. The launchers build the mesh and the
+writer; everything here works from Python without them.
+
+Data parallelism: parameters and optimizer state are replicated, each global batch is split over
+the mesh's `data` axis, and every process feeds its own contiguous rows of each global batch. The
+batch shape never changes (the last partial batch of an epoch is dropped, unlike the reference,
+which trains on it), so the train step compiles once; evaluation pads to a fixed batch with a
+row mask, so it compiles once too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import AxisType, Mesh
+from ml_collections import config_dict
+
+from launch import runtime
+from pear_jax import data as data_lib
+from pear_jax import models
+from pear_jax.checkpoint import Checkpoints
+
+# ----------------------------------------------------------------------------- config
+
+
+def base_config(dataset: str = "electricity") -> ml_collections.ConfigDict:
+    """Returns the paper's PEAR settings for `dataset` (configs/pear/*.py start from this).
+
+    Unknown keys are rejected when a launcher override or `config.update` names one, because the
+    dict is locked.
+    """
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # PEAR loss: (1 - lam) * CE + lam * consensus; consensus = mu * soft-Spearman term +
+    # (1 - mu) * Pearson term between the two explainers' attributions of the true label.
+    c.lam = 0.5
+    c.mu = 0.5
+    c.explainer_a = "vanilla_gradient"
+    c.explainer_b = "integrated_gradients"
+    c.strength = 0.2  # soft-rank regularisation strength
+    c.ig_steps = 20
+    c.ig_baseline = "train_mean"  # or "zeros"
+
+    c.dataset = ml_collections.ConfigDict()
+    c.dataset.name = dataset
+    c.dataset.source = "pear_wheel"  # pear_wheel | hub | local
+    c.dataset.data_dir = config_dict.placeholder(str)
+    c.dataset.cache_dir = "~/.cache/pear_jax"
+    c.dataset.label = config_dict.placeholder(str)
+    c.dataset.scaling = "train"  # train | per_split (the reference's behaviour)
+    c.dataset.noise = False  # append U(0,1) noise features
+    c.dataset.noise_seed = 0
+    c.dataset.test_fraction = 0.25  # hub / single-file sources only
+    c.dataset.split_seed = 0
+    c.dataset.max_train_rows = config_dict.placeholder(int)
+    c.dataset.max_test_rows = config_dict.placeholder(int)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.kind = "mlp"  # mlp | linear
+    c.model.depth = 3
+    c.model.width = 100
+    c.model.activation = "relu"
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.learning_rate = 5e-4
+    c.optim.weight_decay = 2e-4
+    c.batch_size = 64  # global batch
+    c.num_epochs = 5
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every_epochs = 1
+    c.eval.batch_size = 512
+    c.eval.max_rows = config_dict.placeholder(int)  # None: the whole test split
+    c.eval.k = 5  # top-k for the agreement metrics
+
+    c.final = ml_collections.ConfigDict()
+    c.final.rows = 500
+    c.final.k = 5
+    c.final.explainers = ()  # empty: all six (explainers.ALL_EXPLAINERS)
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.every_steps = 500
+    c.checkpoint.keep = 3
+
+    c.log_every_steps = 100
+    c.lock()
+    return c
+
+
+def config_to_dict(config: ml_collections.ConfigDict) -> dict:
+    """Returns the config as plain JSON-able Python values."""
+    return json.loads(config.to_json_best_effort())
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSettings:
+    """The static settings of the PEAR loss (hashable, so jitted steps specialise on them)."""
+
+    lam: float
+    mu: float
+    explainer_a: str
+    explainer_b: str
+    strength: float
+    ig_steps: int
+
+    @classmethod
+    def from_config(cls, c) -> "LossSettings":
+        if not 0.0 <= c.lam <= 1.0:
+            raise ValueError(f"config.lam must be in [0, 1], got {c.lam}")
+        if not 0.0 <= c.mu <= 1.0:
+            raise ValueError(f"config.mu must be in [0, 1], got {c.mu}")
+        return cls(float(c.lam), float(c.mu), c.explainer_a, c.explainer_b, float(c.strength), int(c.ig_steps))
+
+
+def explainer_kwargs(name: str, settings: LossSettings, baseline: jax.Array | None) -> dict:
+    """Returns the keyword arguments the trainer passes to explainer `name`."""
+    if name == "integrated_gradients":
+        return {"n_steps": settings.ig_steps, "baseline": baseline}
+    if name == "kernel_shap":
+        return {"baseline": baseline}
+    return {}
+
+
+def cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    """Returns the per-row softmax cross-entropy of integer labels `y`."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y)
+
+
+def make_loss_fn(apply_fn: Callable, settings: LossSettings, baseline: jax.Array | None) -> Callable:
+    """Returns `loss_fn(params, x, y, key) -> (loss, {"ce", "consensus"?})`: the kernel PEAR loss.
+
+    At lam = 0 only the cross-entropy is computed (as the reference does), which keeps the
+    explainers out of the compiled step.
+    """
+    from pear_jax import loss as loss_lib
+
+    if settings.lam == 0.0:
+
+        def ce_only(params, x, y, key):
+            ce = jnp.mean(cross_entropy(apply_fn(params, x), y))
+            return ce, {"ce": ce}
+
+        return ce_only
+
+    kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
+    kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
+
+    def pear(params, x, y, key):
+        return loss_lib.pear_loss(
+            apply_fn, params, x, y, key, lam=settings.lam, mu=settings.mu,
+            explainer_a=settings.explainer_a, explainer_b=settings.explainer_b,
+            explainer_a_kwargs=kw_a, explainer_b_kwargs=kw_b, strength=settings.strength,
+        )
+
+    return pear
+
+
+def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, settings: LossSettings,
+                    mesh: Mesh, baseline: jax.Array | None = None) -> Callable:
+    """Returns the jitted `step(params, opt_state, x, y, rng, step) -> (params, opt_state, metrics)`.
+
+    Parameters/optimizer state are replicated and donated; x (B, d) and y (B,) are sharded over
+    the `data` axis; `rng` is the run's base key data and the step's key is `fold_in(rng, step)`,
+    so the randomness of a step does not depend on how the run got there (resume-exact).
+    """
+    loss_fn = make_loss_fn(apply_fn, settings, baseline)
+
+    def step_fn(params, opt_state, x, y, rng, step):
+        key = jax.random.fold_in(jax.random.wrap_key_data(rng), step)
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y, key)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, {"loss": loss, **aux, "grad_norm": optax.global_norm(grads)}
+
+    mesh = auto_mesh(mesh)
+    rep = runtime.replicated(mesh)
+    return jax.jit(
+        step_fn,
+        in_shardings=(rep, rep, runtime.batch_sharding(mesh, 2), runtime.batch_sharding(mesh, 1), rep, rep),
+        out_shardings=(rep, rep, rep),
+        donate_argnums=(0, 1),
+    )
+
+
+def make_eval_step(apply_fn: Callable, settings: LossSettings, mesh: Mesh, k: int,
+                   num_classes: int, baseline: jax.Array | None = None) -> Callable:
+    """Returns the jitted `eval(params, x, y, mask, key) -> sums` over one padded eval batch.
+
+    Sums (not means) so batches add up: rows, correct, per-class rows and correct, CE, the
+    consensus loss of each row, and each grad-vs-IG agreement metric (masked rows count zero).
+    """
+    from pear_jax import agreement, explainers
+    from pear_jax import loss as loss_lib
+
+    kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
+    kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
+
+    def eval_fn(params, x, y, mask, key):
+        m = mask.astype(jnp.float32)
+        logits = apply_fn(params, x)
+        pred = jnp.argmax(logits, axis=-1)
+        onehot = jax.nn.one_hot(y, num_classes) * m[:, None]
+        correct = (pred == y).astype(jnp.float32) * m
+        ka, kb = jax.random.split(key)
+        a = explainers.explain(settings.explainer_a, apply_fn, params, x, y, key=ka, **kw_a)
+        b = explainers.explain(settings.explainer_b, apply_fn, params, x, y, key=kb, **kw_b)
+        # Per-row consensus: the kernel's batch mean applied to one row at a time.
+        per_row_consensus = jax.vmap(
+            lambda ra, rb: loss_lib.consensus_loss(ra[None], rb[None], mu=settings.mu, strength=settings.strength)
+        )(a, b)
+        sums = {
+            "rows": jnp.sum(m),
+            "correct": jnp.sum(correct),
+            "class_rows": jnp.sum(onehot, axis=0),
+            "class_correct": jnp.sum(onehot * correct[:, None], axis=0),
+            "ce": jnp.sum(jnp.where(mask, cross_entropy(logits, y), 0.0)),
+            "consensus": jnp.sum(jnp.where(mask, per_row_consensus, 0.0)),
+        }
+        for name, fn in agreement_metrics(k).items():
+            sums[f"agree/{name}"] = jnp.sum(jnp.where(mask, fn(a, b), 0.0))
+        return sums
+
+    mesh = auto_mesh(mesh)
+    rep = runtime.replicated(mesh)
+    bs1 = runtime.batch_sharding(mesh, 1)
+    return jax.jit(eval_fn, in_shardings=(rep, runtime.batch_sharding(mesh, 2), bs1, bs1, rep), out_shardings=rep)
+
+
+def agreement_metrics(k: int) -> dict[str, Callable[[jax.Array, jax.Array], jax.Array]]:
+    """Returns the per-row grad-vs-IG agreement metrics evaluated every epoch, by name."""
+    from pear_jax import agreement
+
+    return {
+        "feature_agreement": functools.partial(agreement.feature_agreement, k=k),
+        "rank_agreement": functools.partial(agreement.rank_agreement, k=k),
+        "sign_agreement": functools.partial(agreement.sign_agreement, k=k),
+        "signed_rank_agreement": functools.partial(agreement.signed_rank_agreement, k=k),
+        "rank_correlation": agreement.rank_correlation,
+        "pairwise_rank_agreement": agreement.pairwise_rank_agreement,
+    }
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything a training run builds before its loop (handy for tests and benchmarks)."""
+
+    config: ml_collections.ConfigDict
+    data: data_lib.TabularData
+    apply_fn: Callable
+    params: Any
+    opt_state: Any
+    tx: optax.GradientTransformation
+    settings: LossSettings
+    baseline: jax.Array | None
+    rng: jax.Array
+    mesh: Mesh
+    order: data_lib.BatchOrder
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.num_epochs * self.order.steps_per_epoch
+
+
+def auto_mesh(mesh: Mesh) -> Mesh:
+    """Returns `mesh` with Auto axis types (same devices and names).
+
+    `jax.make_mesh` makes Explicit axes in JAX 0.10, under which the compiler rejects reshapes
+    that merge a sharded batch dimension (e.g. IG's (steps, n, d) -> (steps*n, d)). The PEAR step
+    is plain data parallelism, so letting XLA propagate shardings from the inputs is all we need.
+    """
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+
+
+def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularData | None = None) -> Run:
+    """Returns a freshly initialised run: data, model, replicated params and optimizer state."""
+    mesh = auto_mesh(mesh)
+    settings = LossSettings.from_config(config)
+    data = data if data is not None else data_lib.load_from_config(config.dataset)
+    n_data = mesh.shape[runtime.DATA_AXIS]
+    if config.batch_size % n_data:
+        raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the mesh data axis ({n_data})")
+    if config.eval.batch_size % n_data:
+        raise ValueError(f"config.eval.batch_size={config.eval.batch_size} must be divisible by the mesh data axis ({n_data})")
+    model = models.make_model(config.model, data.num_features, data.num_classes, config.seed)
+    apply_fn, params = models.split_model(model)
+    tx = optax.adamw(config.optim.learning_rate, weight_decay=config.optim.weight_decay)
+    rep = runtime.replicated(mesh)
+    params = jax.device_put(params, rep)
+    opt_state = jax.jit(tx.init, out_shardings=rep)(params)
+    if config.ig_baseline == "train_mean":
+        baseline = jnp.asarray(data.x_train.mean(axis=0))
+    elif config.ig_baseline == "zeros":
+        baseline = jnp.zeros((data.num_features,), jnp.float32)
+    else:
+        raise ValueError(f"config.ig_baseline must be 'train_mean' or 'zeros', got {config.ig_baseline!r}")
+    rng = jax.device_put(jax.random.key_data(jax.random.key(config.seed)), rep)
+    order = data_lib.BatchOrder(len(data.y_train), config.batch_size, config.seed)
+    return Run(config, data, apply_fn, params, opt_state, tx, settings, baseline, rng, mesh, order)
+
+
+def _local_rows(mesh: Mesh, x: np.ndarray, rows: np.ndarray):
+    return runtime.global_batch(mesh, x[rows[runtime.process_slice(len(rows))]])
+
+
+def evaluate(run: Run, eval_step: Callable, params, *, key: jax.Array) -> dict[str, float]:
+    """Returns test-split metrics (accuracy, balanced accuracy, CE, consensus, agreements)."""
+    cfg = run.config.eval
+    x, y = run.data.x_test, run.data.y_test
+    if cfg.max_rows:
+        x, y = x[: cfg.max_rows], y[: cfg.max_rows]
+    bsz = cfg.batch_size
+    n_batches = math.ceil(len(y) / bsz)
+    total: dict[str, Any] = {}
+    for i in range(n_batches):
+        xb, yb = x[i * bsz : (i + 1) * bsz], y[i * bsz : (i + 1) * bsz]
+        mask = np.zeros(bsz, bool)
+        mask[: len(yb)] = True
+        pad = bsz - len(yb)
+        # Padded rows repeat the first row so explainers see ordinary inputs; the mask drops them.
+        xb = np.concatenate([xb, np.repeat(xb[:1], pad, axis=0)]) if pad else xb
+        yb = np.concatenate([yb, np.repeat(yb[:1], pad)]) if pad else yb
+        rows = np.arange(bsz)
+        sums = eval_step(run.params if params is None else params,
+                         _local_rows(run.mesh, xb, rows), _local_rows(run.mesh, yb, rows),
+                         _local_rows(run.mesh, mask, rows), jax.random.fold_in(key, i))
+        total = sums if not total else jax.tree.map(jnp.add, total, sums)
+    total = jax.tree.map(np.asarray, total)
+    n = float(total["rows"])
+    class_rows = total["class_rows"]
+    present = class_rows > 0
+    out = {
+        "accuracy": float(total["correct"]) / n,
+        "balanced_accuracy": float(np.mean(total["class_correct"][present] / class_rows[present])),
+        "ce": float(total["ce"]) / n,
+        "consensus": float(total["consensus"]) / n,
+    }
+    out.update({k: float(v) / n for k, v in total.items() if k.startswith("agree/")})
+    return out
+
+
+def _host_params(params):
+    """Returns a host (numpy) copy of replicated params, also when they span several processes."""
+    return jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), params)
+
+
+def final_disagreement(run: Run, params, *, rows: int, k: int, names: tuple[str, ...] = ()) -> dict:
+    """Returns the six-explainer disagreement matrix on the first `rows` test rows (host copy)."""
+    from pear_jax import agreement, explainers
+
+    names = tuple(names) or tuple(explainers.ALL_EXPLAINERS)
+    x = jnp.asarray(run.data.x_test[:rows])
+    y = jnp.asarray(run.data.y_test[:rows])
+    host = jax.tree.map(jnp.asarray, _host_params(params))
+    key = jax.random.fold_in(jax.random.key(run.config.seed), 0x5EED)
+    attributions = {}
+    for i, name in enumerate(names):
+        kw = explainer_kwargs(name, run.settings, run.baseline)
+        attributions[name] = np.asarray(
+            explainers.explain(name, run.apply_fn, host, x, y, key=jax.random.fold_in(key, i), **kw)
+        )
+    result = agreement.disagreement_matrix(attributions, k)
+    return {
+        "explainers": list(result["explainers"]),
+        "k": k,
+        "rows": int(x.shape[0]),
+        "metrics": {m: np.asarray(v["mean"]).tolist() for m, v in result["metrics"].items()},
+    }
+
+
+def _restore_or_init(run: Run, ckpts: Checkpoints | None) -> int:
+    """Restores the newest checkpoint into `run` and returns its step (0 when starting fresh)."""
+    if ckpts is None or ckpts.latest_step() is None:
+        return 0
+    step = ckpts.latest_step()
+    target = {
+        "params": run.params, "opt_state": run.opt_state, "rng": run.rng,
+        "step": np.int64(0), "epoch": np.int64(0), "batch_in_epoch": np.int64(0), "seed": np.int64(0),
+    }
+    state = ckpts.restore(step, target)
+    if int(state["seed"]) != run.config.seed:
+        raise ValueError(
+            f"{ckpts.directory}: checkpoint was written with seed {int(state['seed'])}, config.seed is "
+            f"{run.config.seed}; use a fresh --workdir"
+        )
+    epoch, batch = run.order.position(step)
+    if (int(state["epoch"]), int(state["batch_in_epoch"])) != (epoch, batch):
+        raise ValueError(
+            f"{ckpts.directory}: checkpoint {step} is at epoch {int(state['epoch'])} batch "
+            f"{int(state['batch_in_epoch'])}, but this config puts step {step} at epoch {epoch} batch {batch} "
+            f"(batch size or dataset changed?); use a fresh --workdir"
+        )
+    run.params, run.opt_state, run.rng = state["params"], state["opt_state"], state["rng"]
+    logging.info("resumed from %s at step %d (epoch %d, batch %d)", ckpts.directory, step, epoch, batch)
+    return step
+
+
+def _save(ckpts: Checkpoints, run: Run, step: int) -> None:
+    epoch, batch = run.order.position(step)
+    ckpts.save(step, {
+        "params": run.params, "opt_state": run.opt_state, "rng": run.rng, "step": np.int64(step),
+        "epoch": np.int64(epoch), "batch_in_epoch": np.int64(batch), "seed": np.int64(run.config.seed),
+    })
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    workdir: str | Path | None,
+    *,
+    mesh: Mesh,
+    writer: runtime.MetricWriter | None = None,
+    data: data_lib.TabularData | None = None,
+) -> dict:
+    """Returns the run's summary after training `config` to the end, resuming from `workdir`.
+
+    Writes (process 0 only) `config.json`, `history.json` (per-epoch eval), `final_metrics.json`
+    and, unless `config.final.rows == 0`, `disagreement.json` + `disagreement.png`. With
+    `workdir=None` nothing is written and nothing is checkpointed.
+    """
+    workdir = Path(workdir) if workdir is not None else None
+    writer = writer or runtime.MetricWriter(None)
+    run = build(config, mesh, data)
+    ckpts = None
+    if workdir is not None and config.checkpoint.every_steps > 0:
+        ckpts = Checkpoints(workdir / "checkpoints", every_steps=config.checkpoint.every_steps,
+                            keep=config.checkpoint.keep)
+    main = runtime.is_main_process()
+    cfg_dict = config_to_dict(config)
+    if workdir is not None and main:
+        runtime.atomic_write_json(workdir / "config.json", cfg_dict)
+    writer.text("config", "```\n" + str(config) + "\n```")
+
+    mesh = run.mesh
+    train_step = make_train_step(run.apply_fn, run.tx, run.settings, mesh, run.baseline)
+    eval_step = make_eval_step(run.apply_fn, run.settings, mesh, config.eval.k, run.data.num_classes, run.baseline)
+    start = _restore_or_init(run, ckpts)
+    total = run.total_steps
+    spe = run.order.steps_per_epoch
+    history_path = workdir / "history.json" if workdir is not None else None
+    history = json.loads(history_path.read_text()) if history_path is not None and history_path.exists() else []
+    history = [h for h in history if h["step"] <= start]
+    eval_key = jax.random.key(config.seed + 1)
+    logging.info("%s: %d train / %d test rows, %d features; %d steps (%d per epoch), starting at %d",
+                 run.data.name, len(run.data.y_train), len(run.data.y_test), run.data.num_features, total, spe, start)
+
+    pending: list[tuple[int, dict]] = []
+    losses: list[float] = []
+
+    def flush_pending():
+        for s, m in pending:
+            vals = {k: float(v) for k, v in m.items()}
+            losses.append(vals["loss"])
+            writer.scalars(s, {f"train/{k}": v for k, v in vals.items()})
+        pending.clear()
+
+    t_start = time.perf_counter()
+    with runtime.log_progress("train", total - start, unit="steps") as advance:
+        for step in range(start, total):
+            rows = run.order.rows(step)
+            x = _local_rows(mesh, run.data.x_train, rows)
+            y = _local_rows(mesh, run.data.y_train, rows)
+            run.params, run.opt_state, metrics = train_step(run.params, run.opt_state, x, y, run.rng, np.int32(step))
+            done = step + 1
+            pending.append((done, metrics))
+            advance(1)
+            if done % config.log_every_steps == 0 or done == total:
+                flush_pending()  # the only host sync in the loop
+            if ckpts is not None and ckpts.should_save(done):
+                _save(ckpts, run, done)
+            if done % spe == 0 and (done // spe) % config.eval.every_epochs == 0 or done == total:
+                flush_pending()
+                ev = evaluate(run, eval_step, run.params, key=jax.random.fold_in(eval_key, done))
+                epoch = done / spe
+                ev_record = {"step": done, "epoch": epoch, **ev}
+                history.append(ev_record)
+                writer.scalars(done, {f"eval/{k}": v for k, v in ev.items()})
+                logging.info("epoch %.2f step %d: %s", epoch, done,
+                             ", ".join(f"{k}={v:.4f}" for k, v in ev.items()))
+                if history_path is not None and main:
+                    runtime.atomic_write_json(history_path, history)
+    flush_pending()
+    train_seconds = time.perf_counter() - t_start
+    if ckpts is not None:
+        _save(ckpts, run, total)
+        ckpts.close()
+
+    summary = {
+        "dataset": run.data.name,
+        "lam": config.lam,
+        "seed": config.seed,
+        "steps": total,
+        "resumed_from": start,
+        "train_seconds": train_seconds,
+        "steps_per_second": (total - start) / train_seconds if train_seconds > 0 and total > start else None,
+        "final_eval": history[-1] if history else None,
+        "train_losses": losses,  # this invocation's steps only
+    }
+    if config.final.rows > 0 and main:
+        matrix = final_disagreement(run, run.params, rows=config.final.rows, k=config.final.k,
+                                    names=tuple(config.final.explainers))
+        summary["disagreement"] = matrix
+        if workdir is not None:
+            from pear_jax import report
+
+            runtime.atomic_write_json(workdir / "disagreement.json", matrix)
+            report.disagreement_heatmap(matrix, workdir / "disagreement.png")
+    if history:
+        writer.hparams(_flatten(cfg_dict), {f"hparam/{k}": v for k, v in history[-1].items()
+                                            if isinstance(v, float) and k != "epoch"})
+    writer.flush()
+    if workdir is not None and main:
+        runtime.atomic_write_json(workdir / "final_metrics.json",
+                                  {k: v for k, v in summary.items() if k != "train_losses"})
+    return {**summary, "params": run.params}
