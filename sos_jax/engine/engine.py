@@ -1,0 +1,335 @@
+"""`Engine`: lm-eval-exact loglikelihood scoring and KV-cache generation for one model on a mesh.
+
+The engine is what SOS-Bench tasks and the LLM judge call. It owns the tokenizer rules
+(`requests`), packs loglikelihood requests so each distinct context is computed once
+(`packing`, `scoring`), and batches generation with a KV cache (`generation`). Batches are split
+over the mesh's `data` axis; parameters follow the models' sharding rules, so a `model` axis > 1
+gives tensor parallelism. Every process of a multi-host job must call the same methods with the
+same requests; each feeds its slice of every batch and all get every result.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import defaultdict
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from launch.runtime import DATA_AXIS, MODEL_AXIS, global_batch, process_slice, replicated
+from sos_jax.engine import generation
+from sos_jax.engine.packing import next_power_of_two, pack_requests
+from sos_jax.engine.requests import (
+    GenerationSettings,
+    RequestEncoder,
+    cut_at_stop_sequences,
+    encode_loglikelihood_requests,
+    normalize_gen_kwargs,
+    resolve_max_length,
+)
+from sos_jax.engine.scoring import score_packed_rows
+
+log = logging.getLogger(__name__)
+
+# Prompts shorter than this share one compiled prefill shape.
+_MIN_PROMPT_LEN = 16
+
+
+def auto_axes(mesh: Mesh) -> Mesh:
+    """Returns `mesh` with every axis of type Auto.
+
+    `jax.make_mesh` gives Explicit axes in JAX 0.10, which make every op that mixes a
+    model-sharded weight with data-sharded activations (an embedding lookup, say) demand an
+    explicit output sharding. The engine lets XLA's propagation place intermediates instead.
+    """
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+
+
+class Engine:
+    """Scores (context, continuation) pairs and generates text with one model, lm-eval style."""
+
+    def __init__(
+        self,
+        model: nnx.Module,
+        cfg: Any,
+        tokenizer: Any,
+        mesh: Mesh,
+        *,
+        max_length: int | None = None,
+        batch_size: int | None = None,
+        max_batch_tokens: int = 8192,
+        gen_batch_size: int = 16,
+        gen_check_every: int = 32,
+        add_bos_token: bool | None = None,
+        prefix_token_id: int | None = None,
+        eos_token_ids: Sequence[int] | None = None,
+        model_name: str | None = None,
+    ):
+        """Places `model` on `mesh` with the models' sharding rules and prepares the kernels.
+
+        `batch_size` is packed rows per scoring step (default: `max_batch_tokens // row length`);
+        `gen_batch_size` prompts decode together; both round up to a multiple of the data axis.
+        `gen_check_every` tokens are decoded between host checks of the stop strings.
+        """
+        from sos_jax.models import shard_model
+
+        if DATA_AXIS not in mesh.shape or MODEL_AXIS not in mesh.shape:
+            raise ValueError(f"Engine needs a mesh with axes ({DATA_AXIS!r}, {MODEL_AXIS!r}), got {dict(mesh.shape)}")
+        for name, value in (("batch_size", batch_size), ("gen_batch_size", gen_batch_size)):
+            if value is not None and int(value) < 1:
+                raise ValueError(f"Engine {name} must be >= 1, got {value}")
+        if max_batch_tokens < 1 or gen_check_every < 1:
+            raise ValueError("Engine max_batch_tokens and gen_check_every must be >= 1")
+        mesh = auto_axes(mesh)
+        self.mesh = mesh
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.model_name = model_name or getattr(cfg, "model_type", type(model).__name__)
+        self.max_length = int(max_length) if max_length else resolve_max_length(cfg, tokenizer)
+        self.batch_size = batch_size
+        self.max_batch_tokens = int(max_batch_tokens)
+        self.gen_check_every = int(gen_check_every)
+        self._data_size = mesh.shape[DATA_AXIS]
+        self.gen_batch_size = -(-int(gen_batch_size) // self._data_size) * self._data_size
+        self._encoder = RequestEncoder(tokenizer, add_bos_token=add_bos_token, prefix_token=prefix_token_id)
+        self.prefix_token_id = self._encoder.prefix_token_id
+        self.eos_token_ids = self._eos_ids(cfg, tokenizer, eos_token_ids)
+        eos = tokenizer.eos_token_id
+        self._eos_text = None if eos is None else tokenizer.decode([eos], skip_special_tokens=False)
+
+        model = shard_model(model, mesh)
+        self._graphdef, self._state = nnx.split(model)
+        self._cache_dtype = getattr(model, "dtype", jnp.float32)
+        self.num_compilations = 0
+        self.tokens_scored = 0  # real (non-padding) tokens run through the scorer, for throughput
+        out = replicated(mesh)
+        self._score = jax.jit(self._score_impl, out_shardings=(out, out))
+        self._prefill = jax.jit(
+            self._prefill_impl, static_argnames=("slots", "max_new", "do_sample"), out_shardings=self._state_sharding()
+        )
+        self._decode = jax.jit(
+            self._decode_impl,
+            static_argnames=("prompt_len", "do_sample"),
+            donate_argnames=("state",),
+            out_shardings=self._state_sharding(),
+        )
+
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str, mesh: Mesh, *, dtype=jnp.float32, **kwargs: Any) -> "Engine":
+        """Returns an engine for the checkpoint and tokenizer in one directory (or hub id)."""
+        from sos_jax.models import load_pretrained, load_tokenizer
+
+        model, cfg = load_pretrained(path_or_hub_id, dtype=dtype, mesh=auto_axes(mesh))
+        tokenizer = load_tokenizer(path_or_hub_id)
+        kwargs.setdefault("model_name", str(path_or_hub_id))
+        return cls(model, cfg, tokenizer, mesh, **kwargs)
+
+    # ------------------------------------------------------------------ loglikelihood
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        """Returns (sum of continuation log-probs, continuation is the greedy decode) per request.
+
+        Same semantics as lm-eval's `hf` backend; results are in input order.
+        """
+        pairs = encode_loglikelihood_requests(self._encoder, requests, self.max_length)
+        packed, rows_per_batch = pack_requests(
+            pairs,
+            max_length=self.max_length,
+            rows_multiple=self._data_size,
+            batch_rows=self.batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+        )
+        local = process_slice(rows_per_batch)
+        arrays = (
+            packed.tokens, packed.positions, packed.group, packed.segment,
+            packed.score_pos, packed.score_tok, packed.score_mask,
+        )
+        pending = []
+        # Dispatch every batch before reading any result so host packing overlaps device work.
+        for start in range(0, packed.num_rows, rows_per_batch):
+            rows = [a[start : start + rows_per_batch][local] for a in arrays]
+            pending.append((start, self._score(self._state, *self._rows(rows))))
+        results: list[tuple[float, bool] | None] = [None] * len(pairs)
+        for start, (ll, greedy) in pending:
+            ll, greedy = np.asarray(ll), np.asarray(greedy)
+            for r in range(ll.shape[0]):
+                for s, reqs in enumerate(packed.slot_requests[start + r]):
+                    for i in reqs:
+                        results[i] = (float(ll[r, s]), bool(greedy[r, s]))
+        self.tokens_scored += packed.real_tokens
+        return results  # type: ignore[return-value]
+
+    def _rows(self, local_rows: Sequence[np.ndarray]) -> list[jax.Array]:
+        """Returns global batch arrays (leading dim over `data`) from this process's rows of each."""
+        return [global_batch(self.mesh, a) for a in local_rows]
+
+    def _score_impl(self, state, *arrays):
+        self.num_compilations += 1  # runs only while tracing, i.e. once per compiled shape
+        return score_packed_rows(nnx.merge(self._graphdef, state), *arrays)
+
+    # ------------------------------------------------------------------ generation
+
+    def generate_until(self, requests: Sequence[tuple[str, dict]]) -> list[str]:
+        """Returns the generated continuation per (context, gen_kwargs) request, in input order.
+
+        Decoding stops at EOS, at `max_gen_toks` (default 256) or once a stop string of `until`
+        appears; the text is cut before the earliest stop string, as lm-eval cuts it.
+        """
+        if len(requests) == 0:
+            raise ValueError("generate_until got an empty request list")
+        groups: dict[GenerationSettings, list[int]] = defaultdict(list)
+        settings = []
+        for i, request in enumerate(requests):
+            if not isinstance(request, (tuple, list)) or len(request) != 2 or not isinstance(request[0], str):
+                raise TypeError(f"request {i}: expected a (context: str, gen_kwargs: dict) pair, got {request!r:.200}")
+            try:
+                s = normalize_gen_kwargs(request[1], self._eos_text)
+            except ValueError as e:
+                raise ValueError(f"request {i}: {e}") from None
+            if s.max_gen_toks >= self.max_length:
+                raise ValueError(
+                    f"request {i}: max_gen_toks {s.max_gen_toks} must be below the model's max_length {self.max_length}"
+                )
+            settings.append(s)
+            groups[s].append(i)
+        outputs: list[str | None] = [None] * len(requests)
+        for s, idxs in groups.items():
+            max_ctx = self.max_length - s.max_gen_toks
+            encoded = {i: self._encode_prompt(requests[i][0])[-max_ctx:] for i in idxs}
+            # Longest first, as lm-eval orders them, so the largest shapes run (and fail) first.
+            order = sorted(idxs, key=lambda i: (-len(encoded[i]), requests[i][0]))
+            for b in range(0, len(order), self.gen_batch_size):
+                batch = order[b : b + self.gen_batch_size]
+                texts = self._generate_batch([encoded[i] for i in batch], batch, s)
+                for i, text in zip(batch, texts):
+                    outputs[i] = text
+        return outputs  # type: ignore[return-value]
+
+    def _encode_prompt(self, text: str) -> list[int]:
+        """Returns prompt tokens as lm-eval's `tok_batch_encode` makes them (no BOS if already there)."""
+        bos = getattr(self.tokenizer, "bos_token", None)
+        if bos and text.startswith(bos):
+            return list(self.tokenizer.encode(text, add_special_tokens=False))
+        return self._encoder.encode(text, add_special_tokens=self._encoder.add_bos_token)
+
+    def _generate_batch(self, prompts: list[list[int]], request_ids: list[int], s: GenerationSettings) -> list[str]:
+        n, rows = len(prompts), self.gen_batch_size
+        prompt_len = next_power_of_two(max(len(p) for p in prompts), _MIN_PROMPT_LEN)
+        max_new = next_power_of_two(s.max_gen_toks)
+        tokens = np.zeros((rows, prompt_len), np.int32)
+        lengths = np.zeros((rows,), np.int32)
+        for r, p in enumerate(prompts):
+            if p:
+                tokens[r, prompt_len - len(p) :] = p
+            lengths[r] = len(p)
+        seeds = np.zeros((rows, 2), np.uint32)
+        base = jax.random.PRNGKey(s.seed)
+        for r, i in enumerate(request_ids):
+            # Keyed by request index, so a request's sample does not depend on its batch-mates.
+            seeds[r] = np.asarray(jax.random.fold_in(base, i))
+        params = generation.SamplingParams(
+            np.float32(s.temperature if s.do_sample else 1.0), np.float32(s.top_p), np.int32(s.top_k)
+        )
+        eos = np.asarray(self.eos_token_ids or [-2], np.int32)
+        local = process_slice(rows)
+        tokens_g, lengths_g, keys_g = self._rows([tokens[local], lengths[local], seeds[local]])
+        state = self._prefill(
+            self._state, tokens_g, lengths_g, keys_g, params, eos,
+            slots=prompt_len + max_new, max_new=max_new, do_sample=s.do_sample,
+        )
+        texts = [""] * n
+        stopped = np.zeros((rows,), bool)
+        stopped[n:] = True
+        while True:
+            step = int(state.step)
+            done = np.asarray(state.done) | stopped
+            if step >= s.max_gen_toks or done.all():
+                out = np.asarray(state.out)
+                return [self._finish(out[r], s.until) for r in range(n)]
+            state = state._replace(done=global_batch(self.mesh, done, spec=P()))
+            state = self._decode(
+                self._state, state, keys_g, params, eos, np.int32(min(step + self.gen_check_every, s.max_gen_toks)),
+                prompt_len=prompt_len, do_sample=s.do_sample,
+            )
+            out = np.asarray(state.out)
+            for r in range(n):
+                if not stopped[r] and any(u and u in self._decode_tokens(out[r]) for u in s.until):
+                    stopped[r] = True
+
+    def _decode_tokens(self, row: np.ndarray) -> str:
+        row = row[row != generation.NO_TOKEN]
+        return self.tokenizer.decode(row.tolist(), skip_special_tokens=True)
+
+    def _finish(self, row: np.ndarray, until: Sequence[str]) -> str:
+        return cut_at_stop_sequences(self._decode_tokens(row), until)
+
+    def _state_sharding(self) -> generation.DecodeState:
+        # Small per-row arrays are replicated so every process can read them on a multi-host mesh.
+        rep = replicated(self.mesh)
+        return generation.DecodeState(cache=self._cache_sharding(), out=rep, step=rep, done=rep, lengths=rep)
+
+    def _cache_sharding(self) -> Any:
+        from sos_jax.models import cache_specs
+
+        specs = cache_specs(self.cfg.num_kv_heads, model_axis_size=self.mesh.shape[MODEL_AXIS])
+        return jax.tree.map(lambda s: NamedSharding(self.mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
+
+    def _prefill_impl(self, state, tokens, lengths, keys, params, eos, *, slots, max_new, do_sample):
+        from sos_jax.models import init_cache
+
+        self.num_compilations += 1
+        batch = tokens.shape[0]
+        cache = init_cache(self.cfg, batch, slots, self._cache_dtype)
+        cache = jax.lax.with_sharding_constraint(cache, self._cache_sharding())
+        model = nnx.merge(self._graphdef, state)
+        return generation.prefill(model, cache, tokens, lengths, keys, params, eos, max_new, do_sample)
+
+    def _decode_impl(self, weights, state, keys, params, eos, stop_step, *, prompt_len, do_sample):
+        self.num_compilations += 1
+        model = nnx.merge(self._graphdef, weights)
+        return generation.decode(model, state, prompt_len, stop_step, keys, params, eos, do_sample)
+
+    # ------------------------------------------------------------------ chat
+
+    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        """Returns the conversation rendered with the tokenizer's chat template, as lm-eval does.
+
+        A template that rejects the system role is retried without system messages.
+        """
+        import jinja2
+
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(f"tokenizer of {self.model_name!r} has no chat template (tokenizer_config.json 'chat_template')")
+        render = functools.partial(
+            self.tokenizer.apply_chat_template,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            continue_final_message=not add_generation_prompt,
+        )
+        try:
+            return render(messages)
+        except jinja2.exceptions.TemplateError:
+            log.warning("chat template failed; retrying without the system role")
+            return render([m for m in messages if m.get("role") != "system"])
+
+    @staticmethod
+    def _eos_ids(cfg: Any, tokenizer: Any, explicit: Sequence[int] | None) -> list[int]:
+        """Returns the token ids that end a generation: the config's EOS ids and the tokenizer's."""
+        if explicit is not None:
+            return sorted({int(t) for t in explicit})
+        ids = set()
+        cfg_eos = getattr(cfg, "eos_token_id", None)
+        if isinstance(cfg_eos, (tuple, list)):
+            ids.update(int(t) for t in cfg_eos)
+        elif cfg_eos is not None:
+            ids.add(int(cfg_eos))
+        if tokenizer.eos_token_id is not None:
+            ids.add(int(tokenizer.eos_token_id))
+        return sorted(ids)

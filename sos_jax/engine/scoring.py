@@ -1,0 +1,61 @@
+"""The loglikelihood kernel: one forward over packed prefix-tree rows, per-request sums out.
+
+Pure functions of a model and arrays, jitted by the engine once per packed shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+def prefix_tree_mask(group: jax.Array, segment: jax.Array) -> jax.Array:
+    """Returns bool [B, T, T]: query i may attend key j within packed rows.
+
+    Causal within a group; a continuation segment sees its group's context (segment 0) and
+    itself, never a sibling continuation or another group. Padding (group -1) sees only itself so
+    no softmax row is empty.
+    """
+    t = group.shape[1]
+    idx = jnp.arange(t)
+    causal = idx[:, None] >= idx[None, :]
+    same_group = group[:, :, None] == group[:, None, :]
+    seg_q, seg_k = segment[:, :, None], segment[:, None, :]
+    visible = (seg_k == 0) | (seg_k == seg_q)
+    real_key = group[:, None, :] >= 0
+    mask = causal[None] & same_group & visible & real_key
+    padding_self = (group[:, :, None] < 0) & (idx[:, None] == idx[None, :])[None]
+    return mask | padding_self
+
+
+def score_packed_rows(
+    model: Any,
+    tokens: jax.Array,
+    positions: jax.Array,
+    group: jax.Array,
+    segment: jax.Array,
+    score_pos: jax.Array,
+    score_tok: jax.Array,
+    score_mask: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Returns (sum of continuation log-probs [B, N], all-tokens-greedy [B, N]) per score slot.
+
+    `score_pos[b, n, c]` is the row position whose logits predict continuation token
+    `score_tok[b, n, c]`; masked-out entries contribute nothing. Log-probs are log-softmax over
+    the model's whole vocabulary in float32, as lm-eval computes them.
+    """
+    logits, _ = model(tokens, positions, prefix_tree_mask(group, segment))
+    logits = logits.astype(jnp.float32)
+    log_norm = jax.nn.logsumexp(logits, axis=-1)  # [B, T]
+    argmax = jnp.argmax(logits, axis=-1)  # [B, T]
+
+    def per_row(row_logits, row_norm, row_argmax, pos, tok):
+        picked = row_logits[pos, tok] - row_norm[pos]
+        return picked, row_argmax[pos] == tok
+
+    logprob, greedy = jax.vmap(per_row)(logits, log_norm, argmax, score_pos, score_tok)
+    ll = jnp.sum(jnp.where(score_mask, logprob, 0.0), axis=-1)
+    is_greedy = jnp.all(greedy | ~score_mask, axis=-1)
+    return ll, is_greedy
