@@ -1,0 +1,39 @@
+"""The key/value cache the decoders read and write during incremental decoding."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from sos_jax.models.config import ModelConfig
+
+
+@struct.dataclass
+class KVCache:
+    """Post-RoPE keys/values of every layer plus the position each cache slot holds.
+
+    k, v: [num_layers, batch, slots, num_kv_heads, head_dim]; key_positions: int32 [batch, slots]
+    (the token position written into each slot, used for the sliding window).
+    """
+
+    k: jax.Array
+    v: jax.Array
+    key_positions: jax.Array
+
+    @property
+    def max_len(self) -> int:
+        """Returns the number of slots per row."""
+        return self.k.shape[2]
+
+
+def init_cache(cfg: ModelConfig, batch: int, max_len: int, dtype=jnp.float32) -> KVCache:
+    """Returns an all-zero cache with `max_len` slots per row for `batch` rows."""
+    if batch < 1 or max_len < 1:
+        raise ValueError(f"init_cache needs batch >= 1 and max_len >= 1, got batch={batch}, max_len={max_len}")
+    shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+    return KVCache(
+        k=jnp.zeros(shape, dtype),
+        v=jnp.zeros(shape, dtype),
+        key_positions=jnp.zeros((batch, max_len), jnp.int32),
+    )

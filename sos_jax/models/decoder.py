@@ -1,0 +1,154 @@
+"""The Flax NNX decoder used for every supported family (Llama, Mistral, Qwen2, GPT-2, GPT-NeoX).
+
+The families differ only in switches carried by `ModelConfig` (norm type, gated or plain MLP,
+biases, learned or rotary positions, parallel residual, sliding window), so one module tree
+serves them all and one weight map (`hf_weights.py`) per family fills it.
+
+Call contract (the engine relies on it):
+    logits, cache = model(tokens [B,T], positions [B,T], attn_mask bool [B,T,K], cache=None, cache_index=0)
+Without a cache K == T and the keys are the T tokens. With a cache the T new keys/values/positions
+are written to slots [cache_index, cache_index + T) of every row, and queries attend over all S
+slots (K == S). The caller's mask carries causality/padding/packing; the model adds the sliding
+window computed from positions. Logits are float32 whatever the compute dtype.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from sos_jax.models.cache import KVCache
+from sos_jax.models.config import ModelConfig
+from sos_jax.models.layers import MLP, apply_rope, attend, dense, make_norm, rope_cos_sin, window_mask
+
+
+class Attention(nnx.Module):
+    """Multi-head / grouped-query self-attention with separate q, k, v, o projections."""
+
+    def __init__(self, cfg: ModelConfig, layer: int, *, dtype, param_dtype, rngs: nnx.Rngs):
+        kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.q = dense(cfg.hidden_size, cfg.num_heads * cfg.head_dim, bias=cfg.qkv_bias, **kw)
+        self.k = dense(cfg.hidden_size, cfg.num_kv_heads * cfg.head_dim, bias=cfg.qkv_bias, **kw)
+        self.v = dense(cfg.hidden_size, cfg.num_kv_heads * cfg.head_dim, bias=cfg.qkv_bias, **kw)
+        self.o = dense(cfg.num_heads * cfg.head_dim, cfg.hidden_size, bias=cfg.o_bias, **kw)
+        scale = cfg.head_dim**-0.5 if cfg.attn_scale is None else cfg.attn_scale
+        if cfg.scale_attn_by_inverse_layer_idx:
+            scale /= float(layer + 1)
+        self.scale = scale
+        self.heads, self.kv_heads, self.head_dim = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+
+    def project(self, x: jax.Array, rope: tuple[jax.Array, jax.Array] | None):
+        """Returns q [B,T,H,D] and k, v [B,T,KVH,D], rotated when `rope` is given."""
+        b, t, _ = x.shape
+        q = self.q(x).reshape(b, t, self.heads, self.head_dim)
+        k = self.k(x).reshape(b, t, self.kv_heads, self.head_dim)
+        v = self.v(x).reshape(b, t, self.kv_heads, self.head_dim)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        return q, k, v
+
+
+class Block(nnx.Module):
+    """One decoder layer: pre-norm attention and MLP, sequential or parallel (NeoX) residual."""
+
+    def __init__(self, cfg: ModelConfig, layer: int, *, dtype, param_dtype, rngs: nnx.Rngs):
+        self.attn_norm = make_norm(cfg, dtype=dtype, param_dtype=param_dtype)
+        self.attn = Attention(cfg, layer, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.mlp_norm = make_norm(cfg, dtype=dtype, param_dtype=param_dtype)
+        self.mlp = MLP(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.parallel_residual = cfg.parallel_residual
+
+
+class Decoder(nnx.Module):
+    """A causal language model (token + optional learned position embeddings, blocks, norm, head)."""
+
+    def __init__(self, cfg: ModelConfig, *, dtype=jnp.float32, param_dtype=None, rngs: nnx.Rngs):
+        param_dtype = dtype if param_dtype is None else param_dtype
+        self.cfg = cfg
+        self.dtype = dtype
+        init = nnx.initializers.normal(0.02)
+        self.embed = nnx.Embed(
+            cfg.vocab_size, cfg.hidden_size, dtype=dtype, param_dtype=param_dtype, embedding_init=init, rngs=rngs
+        )
+        if cfg.position_embedding == "learned":
+            self.pos_embed = nnx.Embed(
+                cfg.max_position_embeddings,
+                cfg.hidden_size,
+                dtype=dtype,
+                param_dtype=param_dtype,
+                embedding_init=init,
+                rngs=rngs,
+            )
+        self.layers = nnx.List(
+            [Block(cfg, i, dtype=dtype, param_dtype=param_dtype, rngs=rngs) for i in range(cfg.num_layers)]
+        )
+        self.final_norm = make_norm(cfg, dtype=dtype, param_dtype=param_dtype)
+        if not cfg.tie_word_embeddings:
+            self.lm_head = dense(
+                cfg.hidden_size, cfg.vocab_size, bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+            )
+
+    def __call__(
+        self,
+        tokens: jax.Array,
+        positions: jax.Array,
+        attn_mask: jax.Array,
+        cache: KVCache | None = None,
+        cache_index: int | jax.Array = 0,
+    ) -> tuple[jax.Array, KVCache | None]:
+        """Returns float32 logits [B, T, vocab] and the updated cache (None when none was given)."""
+        cfg = self.cfg
+        b, t = tokens.shape
+        keys_len = t if cache is None else cache.max_len
+        if positions.shape != (b, t):
+            raise ValueError(f"positions must have shape {(b, t)} like tokens, got {positions.shape}")
+        if attn_mask.shape != (b, t, keys_len):
+            what = "T" if cache is None else "cache slots"
+            raise ValueError(f"attn_mask must have shape {(b, t, keys_len)} ([B, T, {what}]), got {attn_mask.shape}")
+        positions = positions.astype(jnp.int32)
+        x = self.embed(tokens)
+        if cfg.position_embedding == "learned":
+            x = x + self.pos_embed(positions)
+        rope = rope_cos_sin(cfg, positions, self.dtype) if cfg.position_embedding == "rope" else None
+
+        if cache is None:
+            key_positions = positions
+        else:
+            cache_index = jnp.asarray(cache_index, jnp.int32)
+            zero = jnp.zeros((), jnp.int32)
+            key_positions = jax.lax.dynamic_update_slice(cache.key_positions, positions, (zero, cache_index))
+            new_k, new_v = cache.k, cache.v
+        attn_mask = attn_mask.astype(bool)
+        masks = {}  # one mask per distinct window (None = full attention)
+
+        for i, block in enumerate(self.layers):
+            window = cfg.layer_window(i)
+            if window not in masks:
+                masks[window] = attn_mask if window is None else attn_mask & window_mask(positions, key_positions, window)
+            h = block.attn_norm(x)
+            q, k, v = block.attn.project(h, rope)
+            if cache is not None:
+                start = (jnp.asarray(i, jnp.int32), zero, cache_index, zero, zero)
+                new_k = jax.lax.dynamic_update_slice(new_k, k.astype(new_k.dtype)[None], start)
+                new_v = jax.lax.dynamic_update_slice(new_v, v.astype(new_v.dtype)[None], start)
+                k, v = new_k[i].astype(q.dtype), new_v[i].astype(q.dtype)
+            attn_out = block.attn.o(attend(q, k, v, masks[window], block.attn.scale))
+            if block.parallel_residual:
+                x = x + attn_out + block.mlp(block.mlp_norm(x))
+            else:
+                x = x + attn_out
+                x = x + block.mlp(block.mlp_norm(x))
+
+        x = self.final_norm(x)
+        if cfg.tie_word_embeddings:
+            logits = x @ self.embed.embedding.value.astype(self.dtype).T
+        else:
+            logits = self.lm_head(x)
+        new_cache = None if cache is None else KVCache(k=new_k, v=new_v, key_positions=key_positions)
+        return logits.astype(jnp.float32), new_cache
+
+
+def build_model(cfg: ModelConfig, *, dtype=jnp.float32, param_dtype=None, rngs: nnx.Rngs | None = None) -> Decoder:
+    """Returns a randomly initialised decoder for `cfg` (compute `dtype`, params in `param_dtype`)."""
+    return Decoder(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0) if rngs is None else rngs)
