@@ -174,7 +174,7 @@ def _numeric_column(table, column: str, where: str) -> np.ndarray:
     col = table.column(column).combine_chunks()
     if col.null_count:
         row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
-        raise DataError(f"{where}: column {column!r}, row {row + 1}: empty cell (expected a number)")
+        raise DataError(f"{where}: column {column!r}, row {row + 1}: empty or NaN cell (expected a number)")
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
         values = col.to_numpy(zero_copy_only=False).astype(np.float64)
     else:
@@ -196,7 +196,7 @@ def _numeric_column(table, column: str, where: str) -> np.ndarray:
 
 def _features_and_labels(ds, label: str, where: str) -> tuple[np.ndarray, list, tuple[str, ...]]:
     """Returns (features (n, d) float64, raw labels, feature names) of one table."""
-    table = ds.data.table
+    table = ds.with_format("arrow")[:]  # honours select()'s index mapping, unlike ds.data
     names = list(table.column_names)
     if label not in names:
         raise DataError(f"{where}: no label column {label!r} (columns: {names})")
