@@ -1,0 +1,181 @@
+"""Differentiable soft sort and soft rank (Blondel et al. 2020, "Fast Differentiable Sorting and
+Ranking") in JAX.
+
+Both operators are projections onto the permutahedron, computed as a sort followed by an isotonic
+regression solved with pool-adjacent-violators (PAV), so a row of d values costs O(d log d). PAV
+runs as a `lax.fori_loop` over the sorted values with a stack of pooled blocks (amortised O(d)
+merges). Its derivative is exact and cheap: within each pooled block the solution is the block's
+mean (L2) or log-sum-exp difference (KL), so the Jacobian is block-wise averaging (L2) or
+block-wise softmax weighting (KL). Rather than a hand-written VJP we make that structure explicit:
+PAV only decides the blocks (on stop-gradient inputs, so no derivative ever enters the loop), and
+the solution is recomputed from the blocks with segment sums. Autodiff of that recomputation *is*
+the block-averaging Jacobian, and unlike a `custom_vjp` it also serves forward mode and
+higher-order derivatives (`check_grads(order=2, modes=("fwd", "rev"))` passes).
+
+Conventions follow `fast_soft_sort` (the soft-sort package bundled with the PEAR reference): ranks
+are 1-based, `ASCENDING` gives the smallest value rank ~1, and as `regularization_strength -> 0`
+the outputs approach the hard ranks / sorted values. Ties get equal soft ranks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from pear_jax import validation
+
+REGULARIZATIONS = ("l2", "kl")
+DIRECTIONS = ("ASCENDING", "DESCENDING")
+
+
+def _pool_value(a: jax.Array, b: jax.Array, kind: str) -> jax.Array:
+    # L2 pools keep (sum, count); KL pools keep (logsumexp y, logsumexp w).
+    return a / b if kind == "l2" else a - b
+
+
+def _pav(a0: jax.Array, b0: jax.Array, kind: str) -> jax.Array:
+    """Returns the pooled-block id of each position for a decreasing isotonic problem (PAV).
+
+    Solves min over v_1 >= ... >= v_d of the separable objective whose per-position pools start
+    as (a0_i, b0_i). Adjacent pools are merged while the earlier one is not strictly above the
+    later one, exactly like the reference (ties are pooled).
+    """
+    d = a0.shape[0]
+    merge = (lambda x, y: x + y) if kind == "l2" else jnp.logaddexp
+
+    def violated(state):
+        a, b, _, top = state
+        prev, last = jnp.maximum(top - 2, 0), jnp.maximum(top - 1, 0)
+        return (top >= 2) & (_pool_value(a[prev], b[prev], kind) <= _pool_value(a[last], b[last], kind))
+
+    def pool(state):
+        a, b, start, top = state
+        a = a.at[top - 2].set(merge(a[top - 2], a[top - 1]))
+        b = b.at[top - 2].set(merge(b[top - 2], b[top - 1]))
+        # A freed slot's start goes back to d so `start` stays sorted for searchsorted below.
+        start = start.at[top - 1].set(d)
+        return a, b, start, top - 1
+
+    def push(i, state):
+        a, b, start, top = state
+        state = (a.at[top].set(a0[i]), b.at[top].set(b0[i]), start.at[top].set(i), top + 1)
+        return lax.while_loop(violated, pool, state)
+
+    init = (jnp.zeros_like(a0), jnp.zeros_like(b0), jnp.full((d,), d, jnp.int32), jnp.int32(0))
+    _, _, start, _ = lax.fori_loop(0, d, push, init)
+    return jnp.searchsorted(start, jnp.arange(d, dtype=jnp.int32), side="right") - 1
+
+
+def _block_sum(values: jax.Array, ids: jax.Array) -> jax.Array:
+    # Linear in `values` (scatter-add then gather), so its transpose is cheap and exact.
+    return jax.ops.segment_sum(values, ids, num_segments=values.shape[0])[ids]
+
+
+def _block_logsumexp(values: jax.Array, ids: jax.Array) -> jax.Array:
+    d = values.shape[0]
+    top = lax.stop_gradient(jax.ops.segment_max(values, ids, num_segments=d))[ids]
+    return top + jnp.log(_block_sum(jnp.exp(values - top), ids))
+
+
+def isotonic_l2(y: jax.Array) -> jax.Array:
+    """Returns argmin over v_1 >= ... >= v_d of 0.5 * ||v - y||^2 (1-D `y`).
+
+    PAV finds the pooled blocks on a stop-gradient copy; the solution is then each block's mean of
+    `y`, so the Jacobian is exactly block-wise averaging and no derivative passes through the loop.
+    """
+    ids = _pav(lax.stop_gradient(y), jnp.ones_like(y), "l2")
+    return _block_sum(y, ids) / _block_sum(jnp.ones_like(y), ids)
+
+
+def isotonic_kl(y: jax.Array, w: jax.Array) -> jax.Array:
+    """Returns argmin over v_1 >= ... >= v_d of <exp(y - v), 1> + <exp(w), v> (1-D `y`, `w`).
+
+    Same scheme as `isotonic_l2`: each block's value is logsumexp(y_B) - logsumexp(w_B), whose
+    Jacobian is a per-block softmax.
+    """
+    ids = _pav(lax.stop_gradient(y), lax.stop_gradient(w), "kl")
+    return _block_logsumexp(y, ids) - _block_logsumexp(w, ids)
+
+
+def _scatter_back(sorted_values: jax.Array, perm: jax.Array) -> jax.Array:
+    return jnp.zeros_like(sorted_values).at[perm].set(sorted_values)
+
+
+def _soft_rank_1d(values: jax.Array, strength: jax.Array, regularization: str, descending: bool) -> jax.Array:
+    d = values.shape[0]
+    theta = values * ((-1.0 if descending else 1.0) / strength)
+    w = jnp.arange(d, 0, -1, dtype=values.dtype)
+    perm = jnp.argsort(-theta)
+    s = theta[perm]
+    if regularization == "l2":
+        primal = s - isotonic_l2(s - w)
+        return _scatter_back(primal, perm)
+    primal = s - isotonic_kl(s, jnp.log(w))
+    return jnp.exp(_scatter_back(primal, perm))
+
+
+def _soft_sort_1d(values: jax.Array, strength: jax.Array, regularization: str, descending: bool) -> jax.Array:
+    d = values.shape[0]
+    sign = 1.0 if descending else -1.0
+    v = sign * values
+    s = v[jnp.argsort(-v)]
+    w = jnp.arange(d, 0, -1, dtype=values.dtype) / strength
+    dual = isotonic_l2(w - s) if regularization == "l2" else isotonic_kl(w, s)
+    return sign * (w - dual)
+
+
+@functools.partial(jax.jit, static_argnames=("op", "regularization", "descending"))
+def _apply_rows(values, strength, *, op, regularization, descending):
+    fn = _soft_rank_1d if op == "rank" else _soft_sort_1d
+    rows = values.reshape(-1, values.shape[-1])
+    strength = jnp.asarray(strength, values.dtype)
+    out = jax.vmap(lambda r: fn(r, strength, regularization, descending))(rows)
+    return out.reshape(values.shape)
+
+
+def _prepare(values, regularization_strength, regularization, direction) -> tuple[jax.Array, bool]:
+    validation.check_choice("regularization", regularization, REGULARIZATIONS)
+    validation.check_choice("direction", direction, DIRECTIONS)
+    validation.check_positive("regularization_strength", regularization_strength)
+    values = jnp.asarray(values)
+    if values.ndim < 1 or values.shape[-1] < 1:
+        raise ValueError(f"values must have at least one element on the last axis, got shape {values.shape}")
+    if not jnp.issubdtype(values.dtype, jnp.floating):
+        values = values.astype(jnp.float32)
+    validation.check_finite("values", values)
+    return values, direction == "DESCENDING"
+
+
+def soft_rank(
+    values: jax.Array,
+    regularization_strength: float | jax.Array = 1.0,
+    regularization: str = "l2",
+    direction: str = "ASCENDING",
+) -> jax.Array:
+    """Returns the soft ranks (1-based) of `values` along the last axis, same shape as `values`.
+
+    `regularization="l2"` projects `values / strength` onto the permutahedron of (d, ..., 1) in
+    Euclidean geometry; `"kl"` uses the KL geometry (outputs stay positive). Leading axes are
+    independent rows. Jittable, vmappable and differentiable (forward and reverse mode).
+    """
+    values, descending = _prepare(values, regularization_strength, regularization, direction)
+    return _apply_rows(values, regularization_strength, op="rank", regularization=regularization,
+                       descending=descending)
+
+
+def soft_sort(
+    values: jax.Array,
+    regularization_strength: float | jax.Array = 1.0,
+    regularization: str = "l2",
+    direction: str = "ASCENDING",
+) -> jax.Array:
+    """Returns `values` soft-sorted along the last axis (ascending by default), same shape.
+
+    As `regularization_strength -> 0` this tends to the hard sort in `direction`.
+    """
+    values, descending = _prepare(values, regularization_strength, regularization, direction)
+    return _apply_rows(values, regularization_strength, op="sort", regularization=regularization,
+                       descending=descending)
