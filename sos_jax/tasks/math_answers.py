@@ -99,7 +99,8 @@ def gold_answer(solution: str) -> str:
 def extract_final_answer(generation: str) -> str:
     """Returns X from "Final Answer: The final answer is X. I hope it is correct.", stripped, or INVALID_ANSWER.
 
-    The closing sentence is appended first, so a generation cut off right after X still matches.
+    The closing sentence is appended first, so a generation stopped right after "X. " still
+    matches; one that ends at X itself does not (the pattern needs a character and a space).
     """
     match = _FINAL_ANSWER_RE.search(generation + _FINAL_ANSWER_SUFFIX)
     return match.group(1).strip() if match else INVALID_ANSWER
