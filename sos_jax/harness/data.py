@@ -47,10 +47,11 @@ def load_split(task: Task, split: str, source: str = "sample", root: str | os.Pa
     """Returns the raw documents of `task`'s `split` from `source` ("hub", "sample" or "local")."""
     if source not in SOURCES:
         raise ValueError(f"data source must be one of {SOURCES}, got {source!r}")
-    if source == "hub":
+    if source == "hub" or task.dataset_kwargs:
+        # A task that declares its own files (custom tasks) always reads them.
         import datasets
 
-        ds = datasets.load_dataset(task.dataset_path, task.dataset_name, split=split)
+        ds = datasets.load_dataset(task.dataset_path, task.dataset_name, split=split, **(task.dataset_kwargs or {}))
         return ds.to_list()
     if source == "local" and root is None:
         raise ValueError("data source 'local' needs a data_dir")

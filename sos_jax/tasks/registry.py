@@ -73,6 +73,7 @@ class Task:
     invert_in_factor: bool = False
     version: float = 0.0
     notes: str = ""
+    dataset_kwargs: Mapping[str, Any] | None = None
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
 
@@ -177,6 +178,7 @@ class Task:
             "task": self.name,
             "dataset_path": self.dataset_path,
             "dataset_name": self.dataset_name,
+            "dataset_kwargs": dict(self.dataset_kwargs) if self.dataset_kwargs else None,
             "test_split": self.split,
             "fewshot_split": self.fewshot_split,
             "num_fewshot": self.num_fewshot,

@@ -1,0 +1,81 @@
+"""Runs the SOS-Bench suite: `python -m launch.sos_eval [--config=configs/sos/<suite>.py] [--model=M]`.
+
+With no flags it runs the embedded default: every task of the suite on a small built-in random
+model over the built-in sample documents, offline, in a few minutes, and prints where the
+results landed (./runs/sos_eval). Real scores need a real checkpoint and the hub datasets:
+`--config=configs/sos/full.py --model=<hf dir or hub id>`. `--models=a,b` or `--models=@file`
+evaluates several models one after another; `--tasks`, `--limit`, `--apply_chat_template` and
+`--config.<field>=` override the config. Rerunning skips tasks already complete for the same model
+and config. Multi-host: pass --coordinator_address/--num_processes/--process_id (or the JAX_*
+variables); every process runs the same command and process 0 writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from absl import app, flags
+from ml_collections import config_flags
+
+
+def default_config_path(name: str) -> str:
+    """Returns configs/sos/<name> next to this package (a checkout or editable install), else relative."""
+    here = Path(__file__).resolve().parent.parent / "configs" / "sos" / name
+    return str(here if here.is_file() else Path("configs") / "sos" / name)
+
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", default=default_config_path("default.py"), help_string="SOS-Bench config file (configs/sos/*.py)."
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default ./runs/sos_eval).")
+_MODEL = flags.DEFINE_string("model", None, "One model: HF directory, hub id, or builtin:<preset>[:seed].")
+_MODELS = flags.DEFINE_string("models", None, "Several models: comma-separated, or @file with one per line.")
+_TASKS = flags.DEFINE_string("tasks", None, "Task/group/tag names, comma-separated (overrides config.tasks).")
+_LIMIT = flags.DEFINE_integer("limit", None, "Evaluate only the first N documents of each task.")
+_CHAT = flags.DEFINE_boolean("apply_chat_template", None, "Wrap prompts in the model's chat template.")
+_CUSTOM = flags.DEFINE_list("custom_tasks", None, "Extra .yaml/.py task files to register.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for multi-host runs.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from launch import runtime
+
+    runtime.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    from sos_jax.harness.config import default_workdir, run_config
+
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    logging.getLogger().setLevel(logging.INFO)
+    config = _CONFIG.value
+    if _MODEL.value and _MODELS.value:
+        raise app.UsageError("pass --model or --models, not both")
+    if _MODEL.value or _MODELS.value:
+        config.models = [_MODEL.value] if _MODEL.value else _MODELS.value
+    if _TASKS.value:
+        config.tasks = _TASKS.value
+    if _LIMIT.value is not None:
+        config.limit = _LIMIT.value
+    if _CHAT.value is not None:
+        config.apply_chat_template = _CHAT.value
+    if _CUSTOM.value:
+        config.custom_tasks = list(config.custom_tasks) + list(_CUSTOM.value)
+    workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir()
+    mesh = runtime.make_mesh(data=config.mesh.data, model=config.mesh.model)
+    results = run_config(config, workdir, mesh)
+    if runtime.is_main_process():
+        print(f"SOS-Bench results for {len(results)} model(s) in {workdir.absolute()}\n"
+              f"  summary: {workdir / 'summary.md'}\n"
+              f"  per model: <model>/results_<timestamp>.json, samples_<task>.jsonl\n"
+              f"  TensorBoard: tensorboard --logdir {workdir}", flush=True)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
