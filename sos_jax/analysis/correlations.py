@@ -71,7 +71,7 @@ def _stats(x, y, mask, methods):
     return jnp.stack([_STAT[m](x, y, mask) for m in methods], -1)
 
 
-def _two_sided(null: jax.Array, obs: jax.Array, valid_rows: jax.Array, n_rows: jax.Array, adjustment: int) -> jax.Array:
+def _two_sided(null: jax.Array, obs: jax.Array, valid_rows: jax.Array, n_rows: jax.Array, adjustment: jax.Array) -> jax.Array:
     # Relative tolerance as in scipy (100 eps of the observed value) plus an absolute one for 0.
     gamma = jnp.abs(obs) * (100 * jnp.finfo(null.dtype).eps) + 1e-6
     less = jnp.sum((null <= obs + gamma) & valid_rows, 0) + adjustment
@@ -80,53 +80,48 @@ def _two_sided(null: jax.Array, obs: jax.Array, valid_rows: jax.Array, n_rows: j
     return jnp.clip(p, 0.0, 1.0)
 
 
-@partial(jax.jit, static_argnames=("methods", "n_boot", "n_perm", "level", "batch_size"))
-def correlate_padded(key: jax.Array, x: jax.Array, y: jax.Array, mask: jax.Array, perms: jax.Array | None = None,
-                     n_exact: jax.Array | None = None, *, methods: tuple[str, ...] = METHODS, n_boot: int = 2000,
-                     n_perm: int = 10000, level: float = 0.95, batch_size: int = 256):
-    """Returns (r, ci_low, ci_high, p, n_undefined) [P, S] for P padded pairs [P, N] with valid-first masks.
+def _divisor_batch(n: int, cap: int = 256) -> int:
+    """Returns the largest divisor of n up to `cap`, so `lax.map` needs no separately compiled remainder."""
+    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
 
-    `perms` ([R, N], valid-first permutations, rows past `n_exact` ignored) gives an exact test;
-    otherwise `n_perm` random permutations of each pair's valid entries are drawn.
+
+@partial(jax.jit, static_argnames=("methods", "n_boot", "level"))
+def correlate_padded(key: jax.Array, x: jax.Array, y: jax.Array, mask: jax.Array, perms: jax.Array,
+                     n_rows: jax.Array, adjustment: jax.Array, *, methods: tuple[str, ...] = METHODS,
+                     n_boot: int = 2000, level: float = 0.95):
+    """Returns (r, ci_low, ci_high, p, n_undefined), each [P, S], for P padded pairs [P, N].
+
+    `mask` marks each pair's valid entries (valid first). `perms` [P, R, N] holds permutations of
+    each pair's valid entries (padding fixed); only the first `n_rows[p]` rows count, and
+    `adjustment[p]` is 1 for random permutations, 0 for a complete enumeration.
     """
     P, N = x.shape
+    R = perms.shape[1]
     n = jnp.sum(mask, -1)  # [P]
     obs = _stats(x, y, mask, methods)  # [P, S]
-    k_boot, k_perm = jax.random.split(key)
 
     def boot_round(k):
         u = jax.random.uniform(k, (P, N))
         idx = jnp.minimum(jnp.floor(u * n[:, None]).astype(jnp.int32), n[:, None] - 1)
-        xb = jnp.take_along_axis(x, idx, -1)
-        yb = jnp.take_along_axis(y, idx, -1)
-        return _stats(xb, yb, mask, methods)
+        return _stats(jnp.take_along_axis(x, idx, -1), jnp.take_along_axis(y, idx, -1), mask, methods)
 
-    boot = jax.lax.map(boot_round, jax.random.split(k_boot, n_boot), batch_size=batch_size)  # [B, P, S]
+    boot = jax.lax.map(boot_round, jax.random.split(key, n_boot), batch_size=_divisor_batch(n_boot))  # [B, P, S]
     a = (1 - level) / 2
     q = jnp.nanpercentile(boot, jnp.asarray([100 * a, 100 * (1 - a)]), axis=0)
     undefined = jnp.sum(jnp.isnan(boot), 0)
 
-    if perms is None:
-        def perm_round(k):
-            u = jax.random.uniform(k, (P, N))
-            order = jnp.argsort(jnp.where(mask, u, 2.0), -1)
-            return _stats(jnp.take_along_axis(x, order, -1), y, mask, methods)
+    def perm_round(perm):  # perm: [P, N]
+        return _stats(jnp.take_along_axis(x, perm, -1), y, mask, methods)
 
-        null = jax.lax.map(perm_round, jax.random.split(k_perm, n_perm), batch_size=batch_size)  # [R, P, S]
-        rows = jnp.ones((n_perm, 1, 1), bool)
-        p = _two_sided(null, obs, rows, n_perm, 1)
-    else:
-        def perm_row(perm):
-            return _stats(x[:, perm], y, mask, methods)
-
-        null = jax.lax.map(perm_row, perms, batch_size=batch_size)
-        rows = (jnp.arange(perms.shape[0]) < n_exact)[:, None, None]
-        p = _two_sided(null, obs, rows, n_exact, 0)
+    null = jax.lax.map(perm_round, jnp.swapaxes(perms, 0, 1), batch_size=_divisor_batch(R))  # [R, P, S]
+    rows = (jnp.arange(R)[:, None] < n_rows[None, :])[:, :, None]  # [R, P, 1]
+    p = _two_sided(null, obs, rows, n_rows[:, None], adjustment[:, None])
     return obs, q[0], q[1], p, undefined
 
 
-def _pad_len(n: int) -> int:
-    return max(8, 1 << math.ceil(math.log2(max(n, 1))))
+def _pad_len(n: int, minimum: int = 64) -> int:
+    """Returns the padded length for n entries: a power of two, at least `minimum` (one compile for most tables)."""
+    return max(minimum, 1 << math.ceil(math.log2(max(n, 1))))
 
 
 @dataclass
@@ -150,7 +145,8 @@ def correlate_many(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], *, method
                    n_boot: int = 2000, n_perm: int = 10000, level: float = 0.95, seed: int = 0) -> list[dict[str, Correlation]]:
     """Returns, per pair (x_i, y_i), each method's correlation over entries where both are finite.
 
-    Pairs are grouped by padded length (and exact-test size) and each group runs in one call.
+    Pairs are grouped by padded length and each group runs in one jitted call; pairs of at most 8
+    models with n! <= n_perm get the exact test (all n! orderings), the rest n_perm random ones.
     """
     methods = tuple(methods)
     for m in methods:
@@ -166,36 +162,44 @@ def correlate_many(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], *, method
         ok = np.isfinite(x) & np.isfinite(y)
         prepared.append((x[ok], y[ok]))
     out: list[dict[str, Correlation] | None] = [None] * len(prepared)
-    groups: dict[tuple[int, int], list[int]] = {}
+    groups: dict[int, list[int]] = {}
     for i, (x, _) in enumerate(prepared):
         n = len(x)
         if n < 3:
             out[i] = {m: Correlation(m, n, math.nan, math.nan, math.nan, math.nan, "too few models") for m in methods}
             continue
-        exact_n = n if math.factorial(n) <= n_perm and n <= _EXACT_MAX_N else 0
-        groups.setdefault((_pad_len(n), exact_n), []).append(i)
+        groups.setdefault(_pad_len(n), []).append(i)
+    rng = np.random.default_rng(seed)
     key = jax.random.key(seed)
-    for gi, ((N, exact_n), idx) in enumerate(sorted(groups.items())):
-        X = np.zeros((len(idx), N), np.float32)
+    for gi, (N, idx) in enumerate(sorted(groups.items())):
+        n_pairs = _pad_len(len(idx), 4)  # pairs padded too: (pairs, length) buckets bound the compiles
+        X = np.zeros((n_pairs, N), np.float32)
         Y = np.zeros_like(X)
-        Mk = np.zeros((len(idx), N), bool)
+        Mk = np.zeros((n_pairs, N), bool)
+        Mk[len(idx):, :3] = True  # padding pairs: 3 zero entries, results discarded
+        perms = np.tile(np.arange(N, dtype=np.int32), (n_pairs, n_perm, 1))
+        n_rows = np.full(n_pairs, n_perm, np.int32)
+        adjustment = np.ones(n_pairs, np.int32)
+        p_method = []
         for row, i in enumerate(idx):
             x, y = prepared[i]
-            X[row, : len(x)], Y[row, : len(y)], Mk[row, : len(x)] = x, y, True
-        perms = n_exact = None
-        if exact_n:
-            rows = np.asarray(list(itertools.permutations(range(exact_n))), np.int32)
-            perms = np.tile(np.arange(N, dtype=np.int32), (len(rows), 1))
-            perms[:, :exact_n] = rows
-            n_exact = np.int32(len(rows))
+            n = len(x)
+            X[row, :n], Y[row, :n], Mk[row, :n] = x, y, True
+            if n <= _EXACT_MAX_N and math.factorial(n) <= n_perm:
+                # All n! orderings: scipy's exact test (no +1 adjustment).
+                every = np.asarray(list(itertools.permutations(range(n))), np.int32)
+                perms[row, : len(every), :n] = every
+                n_rows[row], adjustment[row] = len(every), 0
+                p_method.append(f"exact ({len(every)} permutations)")
+            else:
+                perms[row, :, :n] = rng.permuted(np.tile(np.arange(n, dtype=np.int32), (n_perm, 1)), axis=1)
+                p_method.append(f"{n_perm} random permutations")
         r, lo, hi, p, und = (np.asarray(a, np.float64) for a in correlate_padded(
-            jax.random.fold_in(key, gi), jnp.asarray(X), jnp.asarray(Y), jnp.asarray(Mk),
-            None if perms is None else jnp.asarray(perms), None if n_exact is None else jnp.asarray(n_exact),
-            methods=methods, n_boot=n_boot, n_perm=n_perm, level=level))
-        p_method = f"exact ({math.factorial(exact_n)} permutations)" if exact_n else f"{n_perm} random permutations"
+            jax.random.fold_in(key, gi), jnp.asarray(X), jnp.asarray(Y), jnp.asarray(Mk), jnp.asarray(perms),
+            jnp.asarray(n_rows), jnp.asarray(adjustment), methods=methods, n_boot=n_boot, level=level))
         for row, i in enumerate(idx):
-            out[i] = {m: Correlation(m, len(prepared[i][0]), float(r[row, s]), float(lo[row, s]), float(hi[row, s]), float(p[row, s]), p_method,
-                                     int(und[row, s])) for s, m in enumerate(methods)}
+            out[i] = {m: Correlation(m, len(prepared[i][0]), float(r[row, s]), float(lo[row, s]), float(hi[row, s]),
+                                     float(p[row, s]), p_method[row], int(und[row, s])) for s, m in enumerate(methods)}
     return out  # type: ignore[return-value]
 
 

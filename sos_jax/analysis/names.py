@@ -39,6 +39,18 @@ class NameMap:
                     )
                 self._by_key[key] = canonical
 
+    def extended(self, names: Iterable[str]) -> "NameMap":
+        """Returns a copy that also maps other spellings of `names` (case, punctuation) to them.
+
+        Used to let leaderboard rows find the results' spelling of a model the map does not list.
+        """
+        out = NameMap(dict(self.aliases), self.source)
+        for n in names:
+            c = self.canonical(n)
+            out._by_key.setdefault(name_key(n), c)
+            out._by_key.setdefault(name_key(c), c)
+        return out
+
     def canonical(self, name: str) -> str:
         """Returns the canonical name of `name` (itself when the map does not know it)."""
         name = name.strip()
@@ -136,6 +148,7 @@ def join_report(
     reference too) that have no partner in at least one other source.
     """
     ref_name, ref_models = reference
+    name_map = name_map.extended(ref_models)
     ref_canon = {name_map.canonical(m): m for m in ref_models}
     others = list(others)
     unmatched: dict[str, list[str]] = {}
