@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable, Mapping
 
 from sos_jax.tasks.ifeval import checkers
@@ -112,6 +113,16 @@ def _normalise(instruction_id: str, args: dict) -> dict:
                          f"{args['num_paragraphs']}, got {args['nth_paragraph']}")
     if "first_word" in args:
         args["first_word"] = args["first_word"].lower()
+    # These arguments are spliced into regexes unescaped (as in lm-eval); a malformed one
+    # should fail here, naming itself, rather than as a bare re.error mid-run.
+    patterns = {"keyword": "{}", "keywords": "{}", "forbidden_words": r"\b{}\b",
+                "section_spliter": r"\s?{}\s?\d+\s?", "postscript_marker": r"\s*{}.*$"}
+    for name, template in patterns.items():
+        for value in ([args[name]] if isinstance(args.get(name), str) else args.get(name, [])):
+            try:
+                re.compile(template.format(value if name != "postscript_marker" else value.lower()))
+            except re.error as err:
+                raise ValueError(f"{where} argument {name!r}: {value!r} is not a valid regex ({err})") from err
     return args
 
 
