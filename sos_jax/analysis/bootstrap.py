@@ -135,5 +135,7 @@ def percentile_interval(draws: jax.Array, level: float = 0.95, axis: int = 0) ->
 
 
 def round_chunk(bytes_per_round: int, budget: int = 256 << 20, n_rounds: int = 1000) -> int:
-    """Returns how many rounds to vectorise at once so one batch stays under `budget` bytes."""
-    return int(max(1, min(n_rounds, budget // max(bytes_per_round, 1))))
+    """Returns how many rounds to vectorise at once: one batch stays under `budget` bytes, and the
+    count divides `n_rounds` so `lax.map` compiles no separate remainder batch."""
+    cap = int(max(1, min(n_rounds, budget // max(bytes_per_round, 1))))
+    return max(d for d in range(1, cap + 1) if n_rounds % d == 0)

@@ -232,25 +232,34 @@ def average_ranks(v: jax.Array, valid: jax.Array) -> jax.Array:
     return less + (equal + 1) / 2.0
 
 
-def normalize(v: jax.Array, method: str) -> jax.Array:
-    """Returns benchmark scores [..., M, Bm] normalised across models (axis -2), NaN kept."""
-    if method == "raw":
-        return v
+def _zscore(v: jax.Array) -> jax.Array:
+    valid = ~jnp.isnan(v)
+    mean = jnp.nanmean(v, axis=-2, keepdims=True)
+    std = jnp.sqrt(jnp.nanmean((v - mean) ** 2, axis=-2, keepdims=True))
+    # A constant benchmark says nothing about differences between models: 0 for all.
+    z = jnp.where(std > 0, (v - mean) / jnp.where(std > 0, std, 1.0), 0.0)
+    return jnp.where(valid, z, jnp.nan)
+
+
+def _rank01(v: jax.Array) -> jax.Array:
     valid = ~jnp.isnan(v)
     n = jnp.sum(valid, axis=-2, keepdims=True)
-    if method == "zscore":
-        mean = jnp.nanmean(v, axis=-2, keepdims=True)
-        std = jnp.sqrt(jnp.nanmean((v - mean) ** 2, axis=-2, keepdims=True))
-        # A constant benchmark says nothing about differences between models: 0 for all.
-        z = jnp.where(std > 0, (v - mean) / jnp.where(std > 0, std, 1.0), 0.0)
-        return jnp.where(valid, z, jnp.nan)
-    if method == "rank":
-        vt = jnp.swapaxes(jnp.where(valid, v, 0.0), -1, -2)  # [..., Bm, M]
-        r = average_ranks(vt, jnp.swapaxes(valid, -1, -2))
-        r = jnp.swapaxes(r, -1, -2)
-        scaled = (r - 1.0) / jnp.maximum(n - 1, 1)
-        return jnp.where(valid, scaled, jnp.nan)
-    raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
+    vt = jnp.swapaxes(jnp.where(valid, v, 0.0), -1, -2)  # [..., Bm, M]
+    r = jnp.swapaxes(average_ranks(vt, jnp.swapaxes(valid, -1, -2)), -1, -2)
+    scaled = (r - 1.0) / jnp.maximum(n - 1, 1)
+    return jnp.where(valid, scaled, jnp.nan).astype(v.dtype)
+
+
+def normalize(v: jax.Array, method: str | int | jax.Array) -> jax.Array:
+    """Returns benchmark scores [..., M, Bm] normalised across models (axis -2), NaN kept.
+
+    `method` is a name from NORMALIZATIONS or its index (may be traced: one compile serves all).
+    """
+    if isinstance(method, str):
+        if method not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
+        method = NORMALIZATIONS.index(method)
+    return jax.lax.switch(method, [lambda a: a, _zscore, _rank01], v)
 
 
 def factor_values(v: jax.Array, bench_factor: jax.Array, n_factors: int) -> tuple[jax.Array, jax.Array]:
@@ -262,7 +271,7 @@ def factor_values(v: jax.Array, bench_factor: jax.Array, n_factors: int) -> tupl
     return f, jnp.mean(f, axis=-1)
 
 
-def score_pipeline(x: jax.Array, col_bench, col_weight, bench_offset, bench_factor, n_factors: int, method: str):
+def score_pipeline(x: jax.Array, col_bench, col_weight, bench_offset, bench_factor, n_factors: int, method):
     """Returns (benchmarks, factors, overall) from task metrics, for any leading batch axes."""
     v = normalize(benchmark_values(x, col_bench, col_weight, bench_offset), method)
     f, o = factor_values(v, bench_factor, n_factors)
@@ -372,7 +381,8 @@ def _simulate_scores(key, x, noise_se, noise_group, n_groups, qd_arrays, col_ben
     return jax.lax.map(one, keys, batch_size=batch_size)
 
 
-_simulate_scores_jit = jax.jit(_simulate_scores, static_argnames=("n_groups", "n_factors", "method", "n_rounds", "batch_size"))
+_simulate_scores_jit = jax.jit(_simulate_scores, static_argnames=("n_groups", "n_factors", "n_rounds", "batch_size"))
+_score_pipeline_jit = jax.jit(score_pipeline, static_argnames=("n_factors",))
 
 
 def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
@@ -406,8 +416,8 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
     pipe_args = (jnp.asarray(inp.col_bench), jnp.asarray(inp.col_weight, jnp.float32),
                  jnp.asarray(inp.bench_offset, jnp.float32), jnp.asarray(inp.bench_factor))
     v, f, o = (np.asarray(a, np.float64) for a in
-               jax.jit(score_pipeline, static_argnames=("n_factors", "method"))(
-                   jnp.asarray(x, jnp.float32), *pipe_args, n_factors=F, method=normalization))
+               _score_pipeline_jit(jnp.asarray(x, jnp.float32), *pipe_args, n_factors=F,
+                                   method=jnp.int32(NORMALIZATIONS.index(normalization))))
     z = _normal_quantile(0.5 + level / 2)
     if qd is None and normalization == "raw":
         se_b, se_f, se_o = analytic_stderr(inp)
@@ -440,7 +450,7 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
     vb, fb, ob = _simulate_scores_jit(
         jax.random.key(seed), jnp.asarray(x, jnp.float32), jnp.asarray(noise_se, jnp.float32),
         jnp.asarray(noise_group), len(groups), qd_arrays, *pipe_args,
-        n_factors=F, method=normalization, n_rounds=n_bootstrap, batch_size=batch)
+        n_factors=F, method=jnp.int32(NORMALIZATIONS.index(normalization)), n_rounds=n_bootstrap, batch_size=batch)
     (vl, vh), (fl, fh), (ol, oh) = (tuple(np.asarray(a, np.float64) for a in percentile_interval(d, level))
                                     for d in (vb, fb, ob))
     if qd is None:

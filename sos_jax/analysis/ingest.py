@@ -248,7 +248,7 @@ def read_lm_eval_json(path: str | Path, with_samples: bool = True) -> ModelResul
             if key in _NON_METRIC_KEYS or "_stderr" in key.split(",")[0]:
                 continue
             metric = _split_metric_key(key)
-            if metric is None or isinstance(value, (dict, list, str)) and _parse_or_none(value) is None:
+            if metric is None or isinstance(value, (dict, list)):
                 continue
             val = _parse_float(value, f"{path}: results[{task!r}][{key!r}]")
             if math.isnan(val):
@@ -269,13 +269,6 @@ def read_lm_eval_json(path: str | Path, with_samples: bool = True) -> ModelResul
             if keep:
                 res.samples[task] = SampleLog(log.doc_ids, {m: log.values[m] for m in keep}, {m: log.weights[m] for m in keep})
     return res
-
-
-def _parse_or_none(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def read_results(paths: str | Path | Sequence[str | Path]) -> list[ModelResults]:
