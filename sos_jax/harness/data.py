@@ -36,7 +36,8 @@ def local_path(root: str | os.PathLike, task: Task, split: str) -> Path:
 
 
 @functools.lru_cache(maxsize=512)
-def _load_json(path: str) -> tuple[dict, ...]:
+def _load_json(path: str, mtime_ns: int, size: int) -> tuple[dict, ...]:
+    # (mtime, size) in the key: an edited file is read again.
     import datasets
 
     ds = datasets.load_dataset("json", data_files=path, split="train", keep_in_memory=True)
@@ -60,7 +61,8 @@ def load_split(task: Task, split: str, source: str = "sample", root: str | os.Pa
         raise FileNotFoundError(
             f"task {task.name!r}: no {source} data for split {split!r}: expected {path}"
         )
-    return [dict(d) for d in _load_json(str(path))]
+    stat = path.stat()
+    return [dict(d) for d in _load_json(str(path), stat.st_mtime_ns, stat.st_size)]
 
 
 def load_task_docs(task: Task, source: str = "sample", root: str | os.PathLike | None = None,

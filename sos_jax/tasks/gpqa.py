@@ -65,6 +65,7 @@ def make_task(config: str) -> Task:
         doc_to_target=lambda doc: doc["answer"],
         doc_to_choice=lambda doc: ["(A)", "(B)", "(C)", "(D)"],
         required_fields=_FIELDS,
+        nullable_fields=_FIELDS[1:],  # the reference cleans a missing answer to " "
         process_docs=process_docs,
         metrics=(ACC_NORM,),
         groups=("leaderboard_gpqa",),

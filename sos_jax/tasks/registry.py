@@ -59,6 +59,7 @@ class Task:
     doc_to_target: Callable[[dict], Any]
     doc_to_choice: Callable[[dict], list[str]] | None = None
     required_fields: tuple[str, ...] = ()
+    nullable_fields: tuple[str, ...] = ()
     description: str = ""
     num_fewshot: int = 0
     fewshot_split: str | None = None
@@ -94,13 +95,18 @@ class Task:
     # ---- documents -> prompt pieces -------------------------------------------------------
 
     def check_fields(self, docs: Sequence[Mapping[str, Any]], split: str | None = None) -> None:
-        """Raises KeyError naming the task, field and document index when a doc lacks a field."""
+        """Raises KeyError naming the task, field and document index when a doc lacks a field.
+
+        A null value counts as missing (a `datasets` split fills absent keys with None) unless
+        the field is in `nullable_fields`.
+        """
         for i, doc in enumerate(docs):
             for field in self.required_fields:
-                if field not in doc:
+                if field not in doc or (doc[field] is None and field not in self.nullable_fields):
+                    what = "has no field" if field not in doc else "has a null field"
                     raise KeyError(
                         f"task {self.name!r}: document {i} of split {split or self.split!r} in "
-                        f"{self.dataset_path!r} has no field {field!r} (it has {sorted(doc)})"
+                        f"{self.dataset_path!r} {what} {field!r} (fields: {sorted(doc)})"
                     )
 
     def choices(self, doc: Mapping[str, Any]) -> list[str] | None:

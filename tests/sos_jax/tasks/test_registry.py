@@ -1,0 +1,136 @@
+"""The registry: task names, groups, factors, lookup errors, sample data for every task."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sos_jax.harness.data import load_task_docs
+from sos_jax.tasks import all_tasks, get_task, groups, resolve
+from sos_jax.tasks.registry import Task
+
+
+def test_suite_composition_matches_sos_bench():
+    suite = resolve("sos")
+    fam = lambda prefix: [n for n in suite if n.startswith(prefix)]  # noqa: E731
+    assert len(fam("leaderboard_bbh_")) == 24
+    assert fam("leaderboard_gpqa_") == ["leaderboard_gpqa_diamond", "leaderboard_gpqa_extended", "leaderboard_gpqa_main"]
+    assert len(fam("leaderboard_musr_")) == 3 and len(fam("leaderboard_math_")) == 7
+    assert "leaderboard_math_precalculus_hard" in suite and "leaderboard_mmlu_pro" in suite
+    assert len(fam("bbq_")) == 11 and fam("wmdp_") == ["wmdp_bio", "wmdp_chem", "wmdp_cyber"]
+    for name in ["BeaverTailsEval", "CDNA", "DTToxicity", "JailbreakHub", "SaladBench", "SGXSTest",
+                 "StrongREJECT", "toxigen", "WildGuardTest", "xstest", "leaderboard_ifeval"]:
+        assert name in suite
+    assert len(suite) == len(set(suite)) == 63
+    # corrected variants exist but stay out of the reference suite
+    assert {"DTToxicity_corrected", "JailbreakHub_corrected", "leaderboard_math_algebra_hard_corrected"} <= set(all_tasks())
+    assert not {n for n in suite if n.endswith("_corrected")}
+
+
+def test_factors_metrics_and_settings():
+    tasks = [get_task(n) for n in resolve("sos")]
+    by_factor = {f: [t.name for t in tasks if t.factor == f] for f in ("world_knowledge", "instruction_following", "safety")}
+    assert by_factor["instruction_following"] == ["leaderboard_ifeval"]
+    assert len(by_factor["world_knowledge"]) == 38 and len(by_factor["safety"]) == 24
+    assert [t.name for t in tasks if t.invert_in_factor] == ["wmdp_bio", "wmdp_chem", "wmdp_cyber"]
+    shots = {t.name: t.num_fewshot for t in tasks}
+    assert shots["leaderboard_bbh_navigate"] == 3 and shots["leaderboard_mmlu_pro"] == 5
+    assert shots["leaderboard_math_geometry_hard"] == 4 and shots["leaderboard_gpqa_main"] == 0
+    metric_names = {t.name: [m.name for m in t.metrics] for t in tasks}
+    assert metric_names["leaderboard_bbh_snarks"] == ["acc_norm"] and metric_names["leaderboard_mmlu_pro"] == ["acc"]
+    assert metric_names["xstest"] == ["acc", "acc_norm"] and metric_names["wmdp_bio"] == ["acc"]
+    assert metric_names["leaderboard_ifeval"] == ["prompt_level_strict_acc", "inst_level_strict_acc",
+                                                  "prompt_level_loose_acc", "inst_level_loose_acc"]
+    math = get_task("leaderboard_math_num_theory_hard")
+    assert (math.dataset_path, math.dataset_name, math.split) == ("lighteval/MATH-Hard", "number_theory", "test")
+    assert dict(math.generation_kwargs) == {"until": ["Problem:"], "do_sample": False, "temperature": 0,
+                                            "max_gen_toks": 1024}
+    assert get_task("leaderboard_ifeval").generation_kwargs["max_gen_toks"] == 1280
+    assert (get_task("SaladBench").dataset_name, get_task("toxigen").dataset_name) == ("mrq", "annotated")
+    assert get_task("DTToxicity").split == "rtp"
+    json.dumps([t.spec() for t in tasks])  # every definition serialises into results' configs
+
+
+def test_groups_and_tags():
+    g = groups()
+    assert g["bbq"][1] == ("acc", "acc_norm") and g["wmdp"][1] == ("acc",)
+    assert g["safety"][1] == ()  # a tag: selects, never aggregates
+    assert g["leaderboard_bbh"][1] == ("acc_norm",) and len(g["leaderboard_bbh"][0]) == 24
+    assert resolve("wmdp,xstest,wmdp_bio") == ["wmdp_bio", "wmdp_chem", "wmdp_cyber", "xstest"]
+    assert resolve(["leaderboard_musr"]) == ["leaderboard_musr_murder_mysteries", "leaderboard_musr_object_placements",
+                                             "leaderboard_musr_team_allocation"]
+
+
+def test_unknown_task_suggests_close_names():
+    with pytest.raises(KeyError, match="unknown task or group 'leaderboard_bbh_navgate'.*leaderboard_bbh_navigate"):
+        get_task("leaderboard_bbh_navgate")
+    with pytest.raises(KeyError, match="'xstset'.*xstest"):
+        resolve("safety,xstset")
+    with pytest.raises(KeyError, match="groups: .*leaderboard"):
+        resolve("zzzzzzzz")
+
+
+def test_missing_field_names_task_field_and_document():
+    task = get_task("xstest")
+    docs = [{"prompt": "a", "label": "safe"}, {"prompt": "b"}]
+    with pytest.raises(KeyError, match=r"task 'xstest': document 1 of split 'train' in 'walledai/XSTest' has no field 'label'"):
+        task.check_fields(docs)
+
+
+def test_missing_field_in_local_data_is_reported_by_the_loader(tmp_path):
+    task = get_task("leaderboard_musr_team_allocation")
+    path = tmp_path / "TAUR-Lab__MuSR" / "default" / "team_allocation.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"narrative": "n", "question": "q", "choices": "['a', 'b']", "answer_choice": "a"}) + "\n"
+                    + json.dumps({"narrative": "n", "question": "q", "answer_choice": "a"}) + "\n")
+    with pytest.raises(KeyError, match="task 'leaderboard_musr_team_allocation': document 1 .* null field 'choices'"):
+        load_task_docs(task, "local", tmp_path)
+    path.write_text(json.dumps({"narrative": "n", "question": "q", "answer_choice": "a"}) + "\n")
+    with pytest.raises(KeyError, match="document 0 of split 'team_allocation' in 'TAUR-Lab/MuSR' has no field 'choices'"):
+        load_task_docs(task, "local", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no local data for split 'murder_mysteries'"):
+        load_task_docs(get_task("leaderboard_musr_murder_mysteries"), "local", tmp_path)
+
+
+def test_every_task_has_sample_docs_that_build_prompts():
+    for name in resolve("sos"):
+        task = get_task(name)
+        td = load_task_docs(task, "sample")
+        assert len(td.docs) >= 2, name
+        shots = task.shots_for(td.docs, td.fewshot_pool)
+        for doc, s in zip(td.docs, shots):
+            assert len(s) == task.num_fewshot
+            assert task.context(doc, s)
+            if task.output_type == "multiple_choice":
+                assert len(task.continuations(doc)) >= 2
+    # the samples exercise both labels of the label-mapping tasks
+    for name, field in [("DTToxicity", "toxic"), ("JailbreakHub", "jailbreak"), ("xstest", "label")]:
+        assert len({d[field] for d in load_task_docs(get_task(name)).docs}) == 2
+
+
+def test_limit_and_seeded_default_sampler():
+    task = get_task("leaderboard_bbh_web_of_lies")
+    assert len(load_task_docs(task, limit=1).docs) == 1
+    pool = [{"input": f"q{i}", "target": "Yes"} for i in range(10)]
+    t = Task(name="tmp_random_shots", factor="world_knowledge", dataset_path="x", dataset_name=None, split="test",
+             output_type="multiple_choice", doc_to_text=lambda d: d["input"], doc_to_target=lambda d: d["target"],
+             doc_to_choice=lambda d: ["Yes", "No"], num_fewshot=2, fewshot_split="test", fewshot_sampler="default")
+    a, b = t.shots_for(pool[:3], pool, seed=1234), t.shots_for(pool[:3], pool, seed=1234)
+    assert a == b and a != t.shots_for(pool[:3], pool, seed=1)
+    assert all(doc not in shots and len(shots) == 2 for doc, shots in zip(pool, a))
+    # lm-eval's ContextSampler: one Random(seed), n + 1 drawn per doc when sampling its own split
+    from lm_eval.api.samplers import ContextSampler
+
+    ref = ContextSampler(pool, rnd=1234)
+    assert a == [ref.sample(2, eval_doc=doc) for doc in pool[:3]]
+
+
+def test_bad_task_definitions_are_refused():
+    kw = dict(name="bad", dataset_path="x", dataset_name=None, split="test", doc_to_text=str, doc_to_target=str)
+    with pytest.raises(ValueError, match="factor must be one of"):
+        Task(factor="style", output_type="multiple_choice", doc_to_choice=list, **kw)
+    with pytest.raises(ValueError, match="needs doc_to_choice"):
+        Task(factor="safety", output_type="multiple_choice", **kw)
+    with pytest.raises(ValueError, match="num_fewshot=2 but no fewshot_split"):
+        Task(factor="safety", output_type="multiple_choice", doc_to_choice=list, num_fewshot=2, **kw)
