@@ -182,6 +182,18 @@ class Engine:
         Decoding stops at EOS, at `max_gen_toks` (default 256) or once a stop string of `until`
         appears; the text is cut before the earliest stop string, as lm-eval cuts it.
         """
+        settings, rows = self._run_generation(requests)
+        return [cut_at_stop_sequences(self._decode_tokens(r), s.until) for s, r in zip(settings, rows)]
+
+    def generate_token_ids(self, requests: Sequence[tuple[str, dict]]) -> list[list[int]]:
+        """Returns the generated token ids per request (EOS kept if produced, stop strings not cut).
+
+        A row stopped by a stop string may hold up to `gen_check_every` tokens past it.
+        """
+        _, rows = self._run_generation(requests)
+        return [r.tolist() for r in rows]
+
+    def _run_generation(self, requests: Sequence[tuple[str, dict]]) -> tuple[list[GenerationSettings], list[np.ndarray]]:
         if len(requests) == 0:
             raise ValueError("generate_until got an empty request list")
         groups: dict[GenerationSettings, list[int]] = defaultdict(list)
@@ -199,7 +211,7 @@ class Engine:
                 )
             settings.append(s)
             groups[s].append(i)
-        outputs: list[str | None] = [None] * len(requests)
+        rows: list[np.ndarray | None] = [None] * len(requests)
         for s, idxs in groups.items():
             max_ctx = self.max_length - s.max_gen_toks
             encoded = {i: self._encode_prompt(requests[i][0])[-max_ctx:] for i in idxs}
@@ -207,10 +219,9 @@ class Engine:
             order = sorted(idxs, key=lambda i: (-len(encoded[i]), requests[i][0]))
             for b in range(0, len(order), self.gen_batch_size):
                 batch = order[b : b + self.gen_batch_size]
-                texts = self._generate_batch([encoded[i] for i in batch], batch, s)
-                for i, text in zip(batch, texts):
-                    outputs[i] = text
-        return outputs  # type: ignore[return-value]
+                for i, row in zip(batch, self._generate_batch([encoded[i] for i in batch], batch, s)):
+                    rows[i] = row
+        return settings, rows  # type: ignore[return-value]
 
     def _encode_prompt(self, text: str) -> list[int]:
         """Returns prompt tokens as lm-eval's `tok_batch_encode` makes them (no BOS if already there)."""
@@ -219,7 +230,8 @@ class Engine:
             return list(self.tokenizer.encode(text, add_special_tokens=False))
         return self._encoder.encode(text, add_special_tokens=self._encoder.add_bos_token)
 
-    def _generate_batch(self, prompts: list[list[int]], request_ids: list[int], s: GenerationSettings) -> list[str]:
+    def _generate_batch(self, prompts: list[list[int]], request_ids: list[int], s: GenerationSettings) -> list[np.ndarray]:
+        """Returns the generated ids of each prompt; runs the decode loop in chunks between stop checks."""
         n, rows = len(prompts), self.gen_batch_size
         prompt_len = next_power_of_two(max(len(p) for p in prompts), _MIN_PROMPT_LEN)
         max_new = next_power_of_two(s.max_gen_toks)
@@ -252,7 +264,7 @@ class Engine:
             done = np.asarray(state.done) | stopped
             if step >= s.max_gen_toks or done.all():
                 out = np.asarray(state.out)
-                return [self._finish(out[r], s.until) for r in range(n)]
+                return [out[r][out[r] != generation.NO_TOKEN] for r in range(n)]
             state = state._replace(done=global_batch(self.mesh, done, spec=P()))
             state = self._decode(
                 self._state, state, keys_g, params, eos, np.int32(min(step + self.gen_check_every, s.max_gen_toks)),
@@ -266,9 +278,6 @@ class Engine:
     def _decode_tokens(self, row: np.ndarray) -> str:
         row = row[row != generation.NO_TOKEN]
         return self.tokenizer.decode(row.tolist(), skip_special_tokens=True)
-
-    def _finish(self, row: np.ndarray, until: Sequence[str]) -> str:
-        return cut_at_stop_sequences(self._decode_tokens(row), until)
 
     def _state_sharding(self) -> generation.DecodeState:
         # Small per-row arrays are replicated so every process can read them on a multi-host mesh.

@@ -18,8 +18,10 @@ import numpy as np
 
 from sos_jax.engine.requests import ScoredPair
 
-# Rows shorter than this waste little compute but would multiply compiled shapes.
-MIN_ROW_LEN = 16
+# Short groups share a row of at least this length: packed, they waste little compute, and
+# short tasks then all compile one shape.
+MIN_ROW_LEN = 128
+MIN_CONT_LEN = 8
 # First-fit looks at this many most recent open rows, so packing stays linear in the request count.
 _FIT_WINDOW = 64
 
@@ -128,8 +130,9 @@ def pack_requests(
     rows_per_batch = batch_rows
     rows_per_batch = -(-rows_per_batch // rows_multiple) * rows_multiple
     num_rows = -(-len(rows) // rows_per_batch) * rows_per_batch
-    slots = next_power_of_two(max(sum(len(p.continuations) for p in row) for row in rows))
-    cont_len = next_power_of_two(max(len(c) for p in pieces for c in p.continuations))
+    # Floors tied to the row length keep these buckets from varying between similar calls.
+    slots = next_power_of_two(max(sum(len(p.continuations) for p in row) for row in rows), row_len // 8)
+    cont_len = next_power_of_two(max(len(c) for p in pieces for c in p.continuations), MIN_CONT_LEN)
 
     tokens = np.zeros((num_rows, row_len), np.int32)
     positions = np.zeros((num_rows, row_len), np.int32)
