@@ -132,12 +132,14 @@ def task_from_dict(cfg: dict, source: str = "<dict>", base_dir: str | os.PathLik
             raise TaskConfigError(f"{where}: 'data_files' must be a path or a split -> path mapping")
         base = Path(base_dir) if base_dir else Path.cwd()
         dataset_kwargs = {"data_files": {k: str((base / v).resolve()) for k, v in files.items()}}
+    # The SOS-era harness rendered descriptions through Jinja, dropping one trailing newline.
+    description = _render(env, str(cfg.get("description", "")), {}, f"{where} description")
     fewshot_cfg = cfg.get("fewshot_config") or {}
     try:
         return Task(
             name=name, factor=factor, dataset_path=str(cfg["dataset_path"]), dataset_name=cfg.get("dataset_name"),
             split=str(cfg.get("test_split", "test")), output_type=output_type, doc_to_text=text_fn,
-            doc_to_target=target_fn, doc_to_choice=choice, description=str(cfg.get("description", "")),
+            doc_to_target=target_fn, doc_to_choice=choice, description=description,
             num_fewshot=int(cfg.get("num_fewshot", 0)), fewshot_split=cfg.get("fewshot_split"),
             fewshot_sampler=fewshot_cfg.get("sampler", "default"), generation_kwargs=cfg.get("generation_kwargs"),
             metrics=tuple(metrics), process_results=process_results, dataset_kwargs=dataset_kwargs,
