@@ -14,11 +14,15 @@ Public interface (names kept stable for `sos_jax.analysis` and `launch/sos_analy
 from sos_jax.judge.battles import Battles, battles_from_judgments
 from sos_jax.judge.bradley_terry import Leaderboard, bt_leaderboard, fit_battles
 from sos_jax.judge.judgments import Judgments, read_judgments
+from sos_jax.judge.runner import GenerationLM, JudgeRunner, RunSummary
 from sos_jax.judge.style import attach_style, markdown_counts, style_covariates, style_features
+from sos_jax.judge.substance import StyleVsSubstance, style_vs_substance
 from sos_jax.judge.verdicts import LABELS, parse_criteria, parse_verdict
 
 __all__ = [
     "Battles",
+    "GenerationLM",
+    "JudgeRunner",
     "Judgments",
     "LABELS",
     "Leaderboard",
@@ -30,6 +34,9 @@ __all__ = [
     "parse_criteria",
     "parse_verdict",
     "read_judgments",
+    "RunSummary",
+    "StyleVsSubstance",
     "style_covariates",
     "style_features",
+    "style_vs_substance",
 ]

@@ -111,18 +111,28 @@ def _fit_one(c, ea, eb, y, s, style_free, *, max_iter: int):
     return theta, beta, done, it
 
 
-def _round_counts(key, w, *, n_bootstrap: int, rows_bucket: int, resample: str):
-    """Returns (n_bootstrap, n) multiplicities of each battle in each bootstrap round."""
-    valid = (w > 0).astype(w.dtype)
-    unit = w if resample == "rows" else valid
-    cum = jnp.cumsum(unit.astype(jnp.int32))
-    total = cum[-1]
+def _round_counts(key, expand, total, n: int, *, n_bootstrap: int):
+    """Returns (n_bootstrap, n) multiplicities: each round draws `total` entries of `expand`.
+
+    expand: (R,) battle index of each resampling unit (a weighted row, or a judged game), padded
+    past `total`; drawing uniformly from its live prefix is the bootstrap.
+    """
+    rows_bucket = expand.shape[0]
     draws = jax.random.randint(key, (n_bootstrap, rows_bucket), 0, jnp.maximum(total, 1))
-    live = jnp.arange(rows_bucket) < total
-    idx = jnp.searchsorted(cum, draws, side="right")
-    n = w.shape[0]
-    counts = jax.vmap(lambda i: jax.ops.segment_sum(live.astype(w.dtype), i, num_segments=n))(idx)
-    return counts if resample == "rows" else counts * w
+    live = (jnp.arange(rows_bucket) < total).astype(jnp.float32)
+    idx = expand[draws]
+    return jax.vmap(lambda i: jax.ops.segment_sum(live, i, num_segments=n))(idx)
+
+
+def resampling_table(weight: np.ndarray, resample: str, rows_bucket: int) -> tuple[np.ndarray, int]:
+    """Returns (expand, total) for `_round_counts`: weighted rows or whole games, padded."""
+    weight = np.asarray(weight)
+    reps = np.round(weight).astype(np.int64) if resample == "rows" else (weight > 0).astype(np.int64)
+    expand = np.repeat(np.arange(len(weight), dtype=np.int32), reps)
+    total = len(expand)
+    if total > rows_bucket:
+        raise ValueError(f"rows_bucket {rows_bucket} < {total} resampling units")
+    return np.concatenate([expand, np.zeros(rows_bucket - total, np.int32)]), total
 
 
 def _fit_rounds(c, ea, eb, y, s, style_free, *, max_iter: int, chunk: int):
@@ -137,28 +147,28 @@ def _fit_rounds(c, ea, eb, y, s, style_free, *, max_iter: int, chunk: int):
     return tuple(o.reshape((o.shape[0] * o.shape[1],) + o.shape[2:])[:rounds] for o in out)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("num_models", "n_bootstrap", "rows_bucket", "resample", "max_iter", "mesh")
-)
+@functools.partial(jax.jit, static_argnames=("num_models", "n_bootstrap", "resample", "max_iter", "mesh"))
 def bt_bootstrap_kernel(
-    key, a, b, y, w, s, style_free, *, num_models, n_bootstrap, rows_bucket, resample="rows",
+    key, a, b, y, w, s, style_free, expand, total, *, num_models, n_bootstrap, resample="rows",
     max_iter=50, mesh=None,
 ):
     """Returns (theta, beta, converged, iterations) for the full-data fit (row 0) and each round.
 
     Pure kernel over padded arrays: a/b int32 (n,), y outcome (n,), w integer weights (n,; 0 =
-    padding), s z-normalised covariates (n, k), style_free bool (k,). Model 0 is the anchor.
-    With a mesh, rounds are split over its `data` axis with shard_map.
+    padding), s z-normalised covariates (n, k), style_free bool (k,), expand/total from
+    `resampling_table`. Model 0 is the anchor. With a mesh, rounds are split over its `data` axis with shard_map.
     """
     dtype = s.dtype
     ea = jax.nn.one_hot(a, num_models, dtype=dtype)
     eb = jax.nn.one_hot(b, num_models, dtype=dtype)
-    counts = _round_counts(key, w, n_bootstrap=n_bootstrap, rows_bucket=rows_bucket, resample=resample)
+    counts = _round_counts(key, expand, total, w.shape[0], n_bootstrap=n_bootstrap).astype(dtype)
+    if resample == "battles":
+        counts = counts * w
     c = jnp.concatenate([w[None, :], counts], axis=0)
     rounds = c.shape[0]
     p = num_models + s.shape[1]
-    # Bound the (chunk, n, p) Hessian intermediate to ~64 MB.
-    chunk = max(1, min(rounds, (1 << 24) // (w.shape[0] * p)))
+    # Bound the (chunk, n, p) Hessian intermediate to ~16 MB (cache-friendlier than one big vmap).
+    chunk = max(1, min(rounds, (1 << 22) // (w.shape[0] * p)))
     fit = functools.partial(_fit_rounds, max_iter=max_iter, chunk=chunk)
     if mesh is None:
         return fit(c, ea, eb, y, s, style_free)
@@ -322,9 +332,9 @@ def fit_battles(
         jnp.asarray(pad(w), dtype),
         jnp.asarray(pad(s), dtype),
         jnp.asarray(style_free),
+        *map(jnp.asarray, resampling_table(pad(w), resample, _bucket(int(w.sum())))),
         num_models=len(order),
         n_bootstrap=n_bootstrap,
-        rows_bucket=_bucket(int(w.sum())),
         resample=resample,
         max_iter=max_iter,
         mesh=mesh,
