@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -187,13 +188,19 @@ def write_random_checkpoint(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     size = vocab_size or PRESETS[preset]["vocab"]
-    write_tokenizer(out_dir, corpus=tokenizer_corpus, vocab_size=size)
-    from transformers import AutoTokenizer
+    # Build everything in a scratch directory beside out_dir, then move the files in with
+    # os.replace, config.json last: a reader that finds config.json finds a complete checkpoint.
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-") as scratch:
+        scratch = Path(scratch)
+        write_tokenizer(scratch, corpus=tokenizer_corpus, vocab_size=size)
+        from transformers import AutoTokenizer
 
-    tok_len = len(AutoTokenizer.from_pretrained(str(out_dir)))
-    hf = hf_config_dict(model_type, preset, max(size, tok_len), **config_overrides)
-    tensors = random_tensors(hf, seed=seed, init_std=init_std, dtype=dtype)
-    hf["torch_dtype" if "torch_dtype" in hf else "dtype"] = dtype
-    write_safetensors(out_dir, tensors, num_shards)
-    (out_dir / "config.json").write_text(json.dumps(hf, indent=2, sort_keys=True))
+        tok_len = len(AutoTokenizer.from_pretrained(str(scratch)))
+        hf = hf_config_dict(model_type, preset, max(size, tok_len), **config_overrides)
+        tensors = random_tensors(hf, seed=seed, init_std=init_std, dtype=dtype)
+        hf["dtype"] = dtype
+        write_safetensors(scratch, tensors, num_shards)
+        (scratch / "config.json").write_text(json.dumps(hf, indent=2, sort_keys=True))
+        for f in sorted(scratch.iterdir(), key=lambda f: f.name == "config.json"):
+            os.replace(f, out_dir / f.name)
     return out_dir

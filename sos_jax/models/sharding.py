@@ -9,6 +9,10 @@ Rules (mesh axis `model`; batches go over `data` and are the engine's business):
   norms: replicated.
 A dimension that the `model` axis does not divide is replicated instead (still correct, only less
 parallel), so tiny test models with odd sizes shard without special cases.
+
+Parameters are placed on an Auto-axes view of the given mesh (same devices and axis names):
+`jax.make_mesh` gives Explicit axes in JAX 0.10, under which the model's gathers and mixed-sharding
+ops would need explicit output shardings; with Auto axes XLA's partitioner inserts the collectives.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import jax
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from sos_jax.models.cache import KVCache
 
@@ -95,12 +99,20 @@ def partition_specs(model_or_state: Any, *, model_axis: str = "model", model_axi
     )
 
 
+def auto_axes(mesh: Mesh) -> Mesh:
+    """Returns `mesh` itself if all its axes are Auto, else the same devices/names with Auto axes."""
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+
+
 def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = "model") -> Any:
-    """Returns a pytree of NamedSharding on `mesh` shaped like `state`."""
+    """Returns a pytree of NamedSharding (on the Auto-axes view of `mesh`) shaped like `state`."""
     size = mesh.shape[model_axis] if model_axis in mesh.shape else None
     if size is None:
         raise ValueError(f"mesh has axes {tuple(mesh.shape)}; expected a {model_axis!r} axis")
     specs = partition_specs(state, model_axis=model_axis, model_axis_size=size)
+    mesh = auto_axes(mesh)
     return jax.tree_util.tree_map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
 
 

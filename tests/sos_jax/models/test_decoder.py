@@ -118,11 +118,11 @@ def test_packed_rows_equal_separate_rows(loaded):
         pos = np.concatenate([np.arange(7), np.arange(6)])[None].astype(np.int32)
         seg = np.array([0] * 7 + [1] * 6)
         mask = (seg[:, None] == seg[None, :]) & np.tril(np.ones((13, 13), bool))
-        out = np.asarray(model(jnp.asarray(packed), jnp.asarray(pos), jnp.asarray(mask[None]))[0])[0]
+        out = np.asarray(_forward(model, jnp.asarray(packed), jnp.asarray(pos), jnp.asarray(mask[None])))[0]
         for seq, sl in ((a, slice(0, 7)), (b, slice(7, 13))):
             n = len(seq)
-            alone = model(jnp.asarray(seq[None], jnp.int32), jnp.arange(n, dtype=jnp.int32)[None],
-                          jnp.asarray(np.tril(np.ones((n, n), bool))[None]))[0]
+            alone = _forward(model, jnp.asarray(seq[None], jnp.int32), jnp.arange(n, dtype=jnp.int32)[None],
+                             jnp.asarray(np.tril(np.ones((n, n), bool))[None]))
             assert np.abs(out[sl] - np.asarray(alone)[0]).max() < 1e-4
 
 
