@@ -32,7 +32,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from sos_jax.judge.battles import Battles, battles_from_judgments
 from sos_jax.judge.judgments import Judgments
@@ -147,6 +147,13 @@ def _fit_rounds(c, ea, eb, y, s, style_free, *, max_iter: int, chunk: int):
     return tuple(o.reshape((o.shape[0] * o.shape[1],) + o.shape[2:])[:rounds] for o in out)
 
 
+def _constrain(x, mesh: Mesh, spec: P):
+    """Returns x laid out as `spec` on `mesh` (reshard for explicit axes, a constraint otherwise)."""
+    if all(t == AxisType.Explicit for t in mesh.axis_types):
+        return jax.reshard(x, NamedSharding(mesh, spec))
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+
+
 @functools.partial(jax.jit, static_argnames=("num_models", "n_bootstrap", "resample", "max_iter", "mesh"))
 def bt_bootstrap_kernel(
     key, a, b, y, w, s, style_free, expand, total, *, num_models, n_bootstrap, resample="rows",
@@ -174,6 +181,7 @@ def bt_bootstrap_kernel(
         return fit(c, ea, eb, y, s, style_free)
     ndev = mesh.shape["data"]
     c = jnp.concatenate([c, jnp.broadcast_to(w, (-rounds % ndev, w.shape[0]))], axis=0)
+    c = _constrain(c, mesh, P("data", None))
     sharded = jax.shard_map(
         fit,
         mesh=mesh,
@@ -181,7 +189,8 @@ def bt_bootstrap_kernel(
         out_specs=(P("data", None), P("data", None), P("data"), P("data")),
         check_vma=False,
     )
-    return tuple(o[:rounds] for o in sharded(c, ea, eb, y, s, style_free))
+    # Gather the rounds back (an explicit-axes mesh will not slice a sharded dim unevenly).
+    return tuple(_constrain(o, mesh, P())[:rounds] for o in sharded(c, ea, eb, y, s, style_free))
 
 
 @dataclasses.dataclass(frozen=True)
