@@ -119,7 +119,7 @@ def correlate_padded(key: jax.Array, x: jax.Array, y: jax.Array, mask: jax.Array
     return obs, q[0], q[1], p, undefined
 
 
-def _pad_len(n: int, minimum: int = 64) -> int:
+def _pad_len(n: int, minimum: int = 32) -> int:
     """Returns the padded length for n entries: a power of two, at least `minimum` (one compile for most tables)."""
     return max(minimum, 1 << math.ceil(math.log2(max(n, 1))))
 
@@ -172,7 +172,7 @@ def correlate_many(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], *, method
     rng = np.random.default_rng(seed)
     key = jax.random.key(seed)
     for gi, (N, idx) in enumerate(sorted(groups.items())):
-        n_pairs = _pad_len(len(idx), 4)  # pairs padded too: (pairs, length) buckets bound the compiles
+        n_pairs = _pad_len(len(idx), 16)  # pairs padded too: (pairs, length) buckets bound the compiles
         X = np.zeros((n_pairs, N), np.float32)
         Y = np.zeros_like(X)
         Mk = np.zeros((n_pairs, N), bool)

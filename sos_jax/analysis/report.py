@@ -81,32 +81,31 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def _p(p: float) -> str:
+    return "n/a" if p is None or math.isnan(p) else f"{p:.2g}"
+
+
 def _ci(v, lo, hi, digits=3) -> str:
     return f"{_fmt(v, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
 
 
 def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: list[str]) -> dict[str, Any]:
-    """Returns the judge's BT leaderboards (plain, style-controlled) and style-vs-substance output."""
-    from sos_jax import judge as judge_pkg  # noqa: F401  (import error -> reported by caller)
-    from sos_jax.judge.bradley_terry import bt_leaderboard
-    from sos_jax.judge.judgments import read_judgments
+    """Returns the judge's BT leaderboards (plain, style-controlled) and its style-vs-substance analysis."""
+    from sos_jax.judge import bt_leaderboard, read_judgments, style_vs_substance
 
     table = read_judgments(judgments, baseline=baseline) if isinstance(judgments, (str, Path)) else judgments
-    out: dict[str, Any] = {"source": str(getattr(table, "source", judgments)), "leaderboards": {}}
+    out: dict[str, Any] = {"source": str(getattr(table, "source", "") or judgments), "leaderboards": {}}
     for label, style in (("plain", False), ("style-controlled", True)):
         try:
             out["leaderboards"][label] = bt_leaderboard(table, baseline=baseline, style_control=style,
                                                         n_bootstrap=n_bootstrap, seed=seed)
         except ValueError as e:
             notes.append(f"BT {label} leaderboard not computed: {e}")
-    try:
-        from sos_jax.judge import substance  # style-vs-substance analysis, when the judge package has it
-
-        out["style_vs_substance"] = substance.style_vs_substance(table, baseline=baseline, n_bootstrap=n_bootstrap, seed=seed)
-    except (ImportError, AttributeError):
-        notes.append("style-vs-substance analysis: not available in sos_jax.judge yet")
-    except ValueError as e:
-        notes.append(f"style-vs-substance analysis not computed: {e}")
+    if getattr(table, "criteria", None):
+        try:
+            out["style_vs_substance"] = style_vs_substance(table, baseline=baseline, n_bootstrap=n_bootstrap, seed=seed)
+        except ValueError as e:
+            notes.append(f"style-vs-substance analysis not computed: {e}")
     return out
 
 
@@ -151,10 +150,17 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
         except ImportError as e:
             notes.append(f"judge leaderboards skipped: sos_jax.judge unavailable ({e})")
         if judge_out:
-            for label, bt in judge_out["leaderboards"].items():
-                keep = [i for i, m in enumerate(bt.models) if m != judge_baseline]
+            boards = {f"judge BT ({k})": v for k, v in judge_out["leaderboards"].items()}
+            svs = judge_out.get("style_vs_substance")
+            excluded = getattr(svs, "excluded", None) or {}
+            for crit, bt in (getattr(svs, "leaderboards", None) or {}).items():
+                # "overall" is the plain leaderboard above; excluded criteria are flagged copies.
+                if crit != "overall" and crit not in excluded:
+                    boards[f"judge BT criterion: {crit}"] = bt
+            for name, bt in boards.items():
+                keep = [i for i, m in enumerate(bt.models) if m != bt.baseline]
                 lbs.append(leaderboard_from_scores(
-                    f"judge BT ({label})", [bt.models[i] for i in keep], bt.score[keep], bt.ci_low[keep], bt.ci_high[keep],
+                    name, [bt.models[i] for i in keep], bt.score[keep], bt.ci_low[keep], bt.ci_high[keep],
                     source=judge_out["source"]))
 
     joins = join_report(("results", [r.model for r in model_results]), [(lb.name, lb.models) for lb in lbs], nm)
@@ -310,7 +316,7 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
             cells = [lbl, r.target, str(len(r.models))]
             for m in meths:
                 c = r.stats[m]
-                cells.append(f"{_ci(c.r, c.ci_low, c.ci_high, 2)}, p={_fmt(c.p_value, 3)}")
+                cells.append(f"{_ci(c.r, c.ci_low, c.ci_high, 2)}, p={_p(c.p_value)}")
             L.append("| " + " | ".join(cells) + " |")
         L.append("")
 
@@ -332,8 +338,22 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
                     f"{n} {_ci(float(c), float(lo), float(hi), 3)}" for n, c, lo, hi in
                     zip(bt.style_names, bt.style_coef, bt.style_ci_low, bt.style_ci_high))]
             L.append("")
-        if judge_out.get("style_vs_substance") is not None:
-            L += ["### Style vs substance", "", "```", str(_jsonable(judge_out["style_vs_substance"]))[:4000], "```", ""]
+        svs = judge_out.get("style_vs_substance")
+        if svs is not None:
+            L += ["### Style vs substance", "",
+                  f"Standardised regression of the overall verdict on the criterion verdicts "
+                  f"({svs.n_rows} games, R^2 = {_fmt(svs.r2)}; 95% bootstrap CIs):", "",
+                  "| criterion | coefficient [95% CI] | BT scores vs overall BT: pearson / spearman / kendall |",
+                  "|---|---|---|"]
+            for c, b, lo, hi in zip(svs.criteria, svs.coef, svs.ci_low, svs.ci_high):
+                cor = svs.correlations.get(c, {})
+                L.append(f"| {c} | {_ci(float(b), float(lo), float(hi))} | " +
+                         " / ".join(_fmt(cor.get(k), 2) for k in ("pearson", "spearman", "kendall")) + " |")
+            for c, why in svs.excluded.items():
+                L.append(f"\n- {c} left out of the regression: {why}")
+            if svs.flags:
+                L += ["", "Degenerate-data flags:", ""] + [f"- {f}" for f in svs.flags]
+            L.append("")
 
     if analysis["figures"]:
         L += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in analysis["figures"]] + [""]
