@@ -330,6 +330,8 @@ def fit_battles(
         s, style_free = np.zeros((n, 0)), np.zeros((0,), bool)
         names = ()
 
+    # Draw-table length depends only on the battle bucket and the strong weight, so re-fits on
+    # other criteria (other strong-verdict counts) reuse the compiled kernel.
     npad = _bucket(n)
     dtype = jnp.zeros(()).dtype  # float32 unless x64 is enabled
     pad = lambda x, v=0: np.concatenate([x, np.full((npad - n,) + x.shape[1:], v, x.dtype)])  # noqa: E731
@@ -341,7 +343,7 @@ def fit_battles(
         jnp.asarray(pad(w), dtype),
         jnp.asarray(pad(s), dtype),
         jnp.asarray(style_free),
-        *map(jnp.asarray, resampling_table(pad(w), resample, _bucket(int(w.sum())))),
+        *map(jnp.asarray, resampling_table(pad(w), resample, npad * int(w.max()))),
         num_models=len(order),
         n_bootstrap=n_bootstrap,
         resample=resample,
