@@ -106,6 +106,9 @@ class Decoder(nnx.Module):
         if attn_mask.shape != (b, t, keys_len):
             what = "T" if cache is None else "cache slots"
             raise ValueError(f"attn_mask must have shape {(b, t, keys_len)} ([B, T, {what}]), got {attn_mask.shape}")
+        if cache is not None and isinstance(cache_index, int) and not 0 <= cache_index <= keys_len - t:
+            # dynamic_update_slice would clamp the start and silently overwrite other slots.
+            raise ValueError(f"cache_index {cache_index} + {t} new tokens does not fit the {keys_len} cache slots")
         positions = positions.astype(jnp.int32)
         x = self.embed(tokens)
         if cfg.position_embedding == "learned":

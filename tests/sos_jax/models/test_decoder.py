@@ -150,3 +150,7 @@ def test_bad_call_shapes_raise(loaded):
         model(tokens, tokens[:, :3], jnp.ones((2, 4, 4), bool))
     with pytest.raises(ValueError, match="cache slots"):
         model(tokens, tokens, jnp.ones((2, 4, 4), bool), cache=init_cache(cfg, 2, 8))
+    with pytest.raises(ValueError, match="cache_index 6 \\+ 4 new tokens does not fit the 8 cache slots"):
+        model(tokens, tokens, jnp.ones((2, 4, 8), bool), cache=init_cache(cfg, 2, 8), cache_index=6)
+    with pytest.raises(ValueError, match="batch >= 1 and max_len >= 1"):
+        init_cache(cfg, 0, 8)
