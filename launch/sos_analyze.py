@@ -38,7 +38,8 @@ def main(argv: list[str]) -> None:
         name_map=FLAGS.name_map, normalization=c.normalization, n_bootstrap=c.n_bootstrap,
         n_corr_bootstrap=c.n_corr_bootstrap, n_permutations=c.n_permutations, level=c.level,
         methods=tuple(c.methods), heatmap_method=c.heatmap_method, judge_baseline=c.judge_baseline,
-        judge_bootstrap=c.judge_bootstrap, seed=c.seed, write=is_main_process(), plots_enabled=c.plots,
+        judge_bootstrap=c.judge_bootstrap, leaderboard_columns=c.leaderboard_columns, seed=c.seed,
+        write=is_main_process(), plots_enabled=c.plots,
     )
     logging.info("report in %s", FLAGS.workdir)
 

@@ -16,6 +16,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.level = 0.95
     c.methods = ("pearson", "spearman", "kendall")
     c.heatmap_method = "spearman"
+    # Leaderboard columns to correlate: "primary" (Arena-Hard score, LiveBench average) or "all".
+    c.leaderboard_columns = "primary"
     # Judge Bradley-Terry leaderboards: baseline model name and bootstrap rounds.
     c.judge_baseline = ""
     c.judge_bootstrap = 100

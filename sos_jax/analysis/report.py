@@ -113,13 +113,15 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
             judgments: Any = None, name_map: Any = None, normalization: str = "raw", n_bootstrap: int = 1000,
             n_corr_bootstrap: int = 2000, n_permutations: int = 10000, level: float = 0.95,
             methods: Sequence[str] = METHODS, heatmap_method: str = "spearman", judge_baseline: str = "",
-            judge_bootstrap: int = 100, leaderboard_columns: dict[str, Sequence[str]] | None = None,
+            judge_bootstrap: int = 100, leaderboard_columns: str | dict[str, Sequence[str]] = "primary",
             seed: int = 0, write: bool = True, plots_enabled: bool = True) -> dict[str, Any]:
     """Returns the analysis as a dict and writes `report.md`, `analysis.json` and plots to `workdir`.
 
     With `results=None` it analyses `demo_inputs(workdir)`. `leaderboards` are CSV paths or
     `Leaderboard`s; `judgments` a judgments file for the judge's Bradley-Terry leaderboards (added
-    to the correlation table); `name_map` a YAML/JSON/CSV path or dict.
+    to the correlation table); `name_map` a YAML/JSON/CSV path or dict. `leaderboard_columns`:
+    "primary" (Arena-Hard `score`, LiveBench `average`, else the first column), "all", or a dict
+    leaderboard name -> columns.
     """
     t0 = time.perf_counter()
     workdir = Path(workdir)
@@ -167,6 +169,12 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
     targets = {f: scores.column(f) for f in scores.factors}
     targets["overall"] = scores.overall
     rows: list[CorrelationRow] = []
+    if leaderboard_columns == "all":
+        leaderboard_columns = {lb.name: list(lb.columns) for lb in lbs}
+    elif leaderboard_columns == "primary":
+        leaderboard_columns = None
+    elif not isinstance(leaderboard_columns, dict):
+        raise ValueError(f"leaderboard_columns must be 'primary', 'all' or a dict, got {leaderboard_columns!r}")
     if lbs:
         rows = correlation_table(lbs, targets, scores.models, name_map=nm_joined, columns=leaderboard_columns,
                                  methods=methods, n_boot=n_corr_bootstrap, n_perm=n_permutations, level=level, seed=seed)

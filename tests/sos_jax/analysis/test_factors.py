@@ -53,10 +53,14 @@ def test_formulas_and_analytic_ci_by_hand():
 
 
 def test_normalizations():
+    from sos_jax.analysis import factors
+
     res = toy_results()
     raw = factor_scores(res, TOY)
+    before = factors._simulate_scores_jit._cache_size()
     zs = factor_scores(res, TOY, normalization="zscore", n_bootstrap=300)
     rk = factor_scores(res, TOY, normalization="rank", n_bootstrap=300)
+    assert factors._simulate_scores_jit._cache_size() - before <= 1  # normalisation is traced, not static
     zb = (raw.bench - raw.bench.mean(0)) / raw.bench.std(0)
     np.testing.assert_allclose(zs.bench, zb, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(rk.bench, (np.apply_along_axis(rankdata, 0, raw.bench) - 1) / 3, atol=1e-6)
