@@ -63,10 +63,11 @@ def _correlation(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def _average_ranks(v: jax.Array) -> jax.Array:
     """1-based ranks along the last axis, ties get their average rank (scipy's rankdata)."""
-    ordered = jnp.sort(v, axis=-1)
-    below = jax.vmap(lambda s, x: jnp.searchsorted(s, x, side="left"))(ordered, v)
-    upto = jax.vmap(lambda s, x: jnp.searchsorted(s, x, side="right"))(ordered, v)
-    return (below + upto + 1).astype(v.dtype) / 2.0
+    # O(d^2) comparisons, like the pairwise metrics: fine for tabular d, and (unlike a vmapped
+    # searchsorted) accepted for row-sharded inputs under explicit mesh axes.
+    below = jnp.sum(v[..., None, :] < v[..., :, None], axis=-1)
+    tied = jnp.sum(v[..., None, :] == v[..., :, None], axis=-1)
+    return below.astype(v.dtype) + (tied.astype(v.dtype) + 1.0) / 2.0
 
 
 def _pair_signs(v: jax.Array) -> jax.Array:

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from pear_jax import validation
 
@@ -87,15 +88,33 @@ def _check_key(name: str, key: Any) -> None:
 
 def _target_logits(apply_fn: ApplyFn, params: Params, inputs: Array, target: Array) -> Array:
     """Returns the target-class logit for each of `inputs` (n, S, d) -> (n, S)."""
-    n, s, d = inputs.shape
-    logits = apply_fn(params, inputs.reshape(n * s, d))
-    picked = jnp.take_along_axis(logits, jnp.repeat(target, s)[:, None], axis=1)
-    return picked.reshape(n, s)
+    # vmap over the sample axis instead of flattening (n, S) into one batch: a reshape that merges
+    # a `data`-sharded axis is rejected under explicit mesh axes, and XLA folds the vmapped matmuls
+    # into one (n*S, d) product anyway.
+    logits = jax.vmap(lambda z: apply_fn(params, z), in_axes=1, out_axes=1)(inputs)
+    return jnp.take_along_axis(logits, target[:, None, None], axis=2)[..., 0]
 
 
 def _input_gradients(apply_fn: ApplyFn, params: Params, inputs: Array, target: Array) -> Array:
     """Returns d logit[target] / d input for each of `inputs` (n, S, d) -> (n, S, d)."""
     return jax.grad(lambda z: jnp.sum(_target_logits(apply_fn, params, z, target)))(inputs)
+
+
+def _follow_rows(arr: Array, x: Array) -> Array:
+    """Returns `arr` (n, ...) sharded over rows like `x` when `x` lives on an explicit mesh axis.
+
+    Random draws come out replicated; under explicit axes, vmapping them together with
+    row-sharded values is an error, so they take the rows' sharding first (no-op otherwise).
+    """
+    sharding = jax.typeof(x).sharding
+    mesh, spec = sharding.mesh, sharding.spec
+    if mesh.empty or not spec or spec[0] is None:
+        return arr
+    names = spec[0] if isinstance(spec[0], tuple) else (spec[0],)
+    axis_types = dict(zip(mesh.axis_names, mesh.axis_types))
+    if not all(axis_types.get(name) == jax.sharding.AxisType.Explicit for name in names):
+        return arr
+    return jax.sharding.reshard(arr, NamedSharding(mesh, P(spec[0], *([None] * (arr.ndim - 1)))))
 
 
 def _full_baseline(baseline: Array | None, x: Array) -> Array:
@@ -228,7 +247,8 @@ def _lasso_gram(gram: Array, corr: Array, alpha: Array) -> Array:
         scale = jnp.maximum(jnp.max(jnp.abs(c)), jnp.finfo(c.dtype).tiny)
         return (it < _LASSO_MAX_SWEEPS) & (delta > _LASSO_TOL * scale)
 
-    init = (jnp.zeros_like(corr), jnp.asarray(jnp.inf, corr.dtype), jnp.int32(0))
+    # Carry built from `corr` so that, under vmap on an explicit mesh, it inherits the rows' sharding.
+    init = (jnp.zeros_like(corr), jnp.full_like(corr[0], jnp.inf), jnp.zeros_like(corr[0], jnp.int32))
     return lax.while_loop(not_converged, sweep, init)[0]
 
 
@@ -254,7 +274,7 @@ def _weighted_linear_fit(z: Array, f: Array, w: Array, alpha: Array, penalty: st
 def _lime(apply_fn, params, x, target, key, baseline, kernel_width, alpha, *, n_samples, penalty, distance):
     n, d = x.shape
     base = _full_baseline(baseline, x)
-    z = jax.random.bernoulli(key, 0.5, (n, n_samples, d)).astype(x.dtype)
+    z = _follow_rows(jax.random.bernoulli(key, 0.5, (n, n_samples, d)).astype(x.dtype), x)
     perturbed = z * x[:, None, :] + (1.0 - z) * base[:, None, :]
     f = _target_logits(apply_fn, params, perturbed, target)
     if distance == "cosine":
@@ -354,8 +374,9 @@ def _kernel_shap(apply_fn, params, x, target, key, baseline, *, n_samples, exact
         masks, design = (jnp.asarray(a, x.dtype) for a in _shapley_design(d))
         z = jnp.broadcast_to(masks, (n,) + masks.shape)
     else:
-        ends = jnp.broadcast_to(jnp.asarray([[0.0] * d, [1.0] * d], x.dtype), (n, 2, d))
-        z = jnp.concatenate([ends, _sample_coalitions(key, n, n_samples, d, x.dtype)], axis=1)
+        ends = _follow_rows(jnp.broadcast_to(jnp.asarray([[0.0] * d, [1.0] * d], x.dtype), (n, 2, d)), x)
+        samples = _follow_rows(_sample_coalitions(key, n, n_samples, d, x.dtype), x)
+        z = jnp.concatenate([ends, samples], axis=1)
     v = _target_logits(apply_fn, params, z * x[:, None, :] + (1.0 - z) * base[:, None, :], target)
     if exact:
         return v @ design

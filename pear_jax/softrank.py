@@ -55,7 +55,7 @@ def _pav(a0: jax.Array, b0: jax.Array, kind: str) -> jax.Array:
         a, b, start, top = state
         a = a.at[top - 2].set(merge(a[top - 2], a[top - 1]))
         b = b.at[top - 2].set(merge(b[top - 2], b[top - 1]))
-        # A freed slot's start goes back to d so `start` stays sorted for searchsorted below.
+        # A freed slot's start goes back to d, an out-of-range position, so it marks no block.
         start = start.at[top - 1].set(d)
         return a, b, start, top - 1
 
@@ -64,9 +64,13 @@ def _pav(a0: jax.Array, b0: jax.Array, kind: str) -> jax.Array:
         state = (a.at[top].set(a0[i]), b.at[top].set(b0[i]), start.at[top].set(i), top + 1)
         return lax.while_loop(violated, pool, state)
 
-    init = (jnp.zeros_like(a0), jnp.zeros_like(b0), jnp.full((d,), d, jnp.int32), jnp.int32(0))
+    # Carry built from the inputs so that, under vmap on an explicit mesh, it inherits their sharding.
+    init = (jnp.zeros_like(a0), jnp.zeros_like(b0), jnp.full_like(a0, d, jnp.int32), jnp.zeros_like(a0[0], jnp.int32))
     _, _, start, _ = lax.fori_loop(0, d, push, init)
-    return jnp.searchsorted(start, jnp.arange(d, dtype=jnp.int32), side="right") - 1
+    # Mark each live block's first position (freed slots hold d and are dropped); a running count
+    # of marks is then the block id of every position.
+    first = jnp.zeros_like(start).at[start].set(1, mode="drop")
+    return jnp.cumsum(first) - 1
 
 
 def _block_sum(values: jax.Array, ids: jax.Array) -> jax.Array:
@@ -130,10 +134,13 @@ def _soft_sort_1d(values: jax.Array, strength: jax.Array, regularization: str, d
 @functools.partial(jax.jit, static_argnames=("op", "regularization", "descending"))
 def _apply_rows(values, strength, *, op, regularization, descending):
     fn = _soft_rank_1d if op == "rank" else _soft_sort_1d
-    rows = values.reshape(-1, values.shape[-1])
     strength = jnp.asarray(strength, values.dtype)
-    out = jax.vmap(lambda r: fn(r, strength, regularization, descending))(rows)
-    return out.reshape(values.shape)
+    per_row = lambda r: fn(r, strength, regularization, descending)  # noqa: E731
+    # Nested vmaps rather than a reshape to (rows, d): merging a sharded axis by reshape is
+    # rejected under explicit mesh axes.
+    for _ in range(values.ndim - 1):
+        per_row = jax.vmap(per_row)
+    return per_row(values)
 
 
 def _prepare(values, regularization_strength, regularization, direction) -> tuple[jax.Array, bool]:
