@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_dtypes  # noqa: F401  (numpy bfloat16 for safetensors)
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
+from jax.sharding import Mesh, SingleDeviceSharding
 from safetensors import SafetensorError, safe_open
 
 from sos_jax.models.config import ModelConfig, config_from_hf
