@@ -139,22 +139,22 @@ class Engine:
         Same semantics as lm-eval's `hf` backend; results are in input order.
         """
         pairs = encode_loglikelihood_requests(self._encoder, requests, self.max_length)
-        packed, rows_per_batch = pack_requests(
+        packed = pack_requests(
             pairs,
             max_length=self.max_length,
             rows_multiple=self._data_size,
             batch_rows=self.batch_size,
             max_batch_tokens=self.max_batch_tokens,
         )
-        local = process_slice(rows_per_batch)
         arrays = (
             packed.tokens, packed.positions, packed.group, packed.segment,
             packed.score_pos, packed.score_tok, packed.score_mask,
         )
         pending = []
-        # Dispatch every batch before reading any result so host packing overlaps device work.
-        for start in range(0, packed.num_rows, rows_per_batch):
-            rows = [a[start : start + rows_per_batch][local] for a in arrays]
+        # Dispatch every batch before reading any result so host work overlaps device work.
+        for start, size in packed.batches:
+            local = process_slice(size)
+            rows = [a[start : start + size][local] for a in arrays]
             pending.append((start, self._score(self._state, *self._rows(rows))))
         results: list[tuple[float, bool] | None] = [None] * len(pairs)
         for start, (ll, greedy) in pending:

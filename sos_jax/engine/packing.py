@@ -63,6 +63,7 @@ class PackedRows:
     score_tok: np.ndarray
     score_mask: np.ndarray
     slot_requests: list[list[list[int]]] = field(repr=False)
+    batches: list[tuple[int, int]] = field(default_factory=list)  # (first row, rows) per step
     real_tokens: int = 0
 
     @property
@@ -95,13 +96,13 @@ def pack_requests(
     rows_multiple: int = 1,
     batch_rows: int | None = None,
     max_batch_tokens: int = 8192,
-) -> tuple[PackedRows, int]:
-    """Returns (packed rows, rows per batch) for `pairs`; row count is a multiple of rows per batch.
+) -> PackedRows:
+    """Returns `pairs` packed into rows, with the batch schedule that covers them.
 
     Row length is the power of two covering the longest group (a group longer than the model's
     `max_length` rounded up is split, each part repeating the context). Rows per batch is
-    `batch_rows`, else `max_batch_tokens // row_len` capped at the power of two covering the rows
-    needed; either way rounded up to a multiple of `rows_multiple` (the mesh's data-parallel size).
+    `batch_rows`, else `max_batch_tokens // row_len`, rounded up to a multiple of `rows_multiple`
+    (the mesh's data-parallel size); the last batch may be a smaller power of two.
     """
     if not pairs:
         raise ValueError("no requests to pack")
@@ -125,11 +126,19 @@ def pack_requests(
             free.append(row_len - piece.length)
 
     if batch_rows is None:
-        # A small request list gets a small batch (power of two rows, so shapes stay few).
-        batch_rows = min(max(1, max_batch_tokens // row_len), next_power_of_two(len(rows)))
-    rows_per_batch = batch_rows
-    rows_per_batch = -(-rows_per_batch // rows_multiple) * rows_multiple
-    num_rows = -(-len(rows) // rows_per_batch) * rows_per_batch
+        batch_rows = max(1, max_batch_tokens // row_len)
+    batch_rows = -(-batch_rows // rows_multiple) * rows_multiple
+    # Full batches, then the remainder in the power-of-two batch that covers it: padding stays
+    # below half a batch, and each row length has at most log2(batch_rows) batch shapes.
+    batches = []
+    start = 0
+    while start < len(rows):
+        left = len(rows) - start
+        size = batch_rows if left >= batch_rows else next_power_of_two(left)
+        size = min(batch_rows, -(-size // rows_multiple) * rows_multiple)
+        batches.append((start, size))
+        start += size
+    num_rows = start
     # Floors tied to the row length keep these buckets from varying between similar calls.
     slots = next_power_of_two(max(sum(len(p.continuations) for p in row) for row in rows), row_len // 8)
     cont_len = next_power_of_two(max(len(c) for p in pieces for c in p.continuations), MIN_CONT_LEN)
@@ -166,7 +175,6 @@ def pack_requests(
                 slot_requests[r].append(reqs)
                 offset += m
             real_tokens += piece.length
-    packed = PackedRows(
-        tokens, positions, group, segment, score_pos, score_tok, score_mask, slot_requests, real_tokens
+    return PackedRows(
+        tokens, positions, group, segment, score_pos, score_tok, score_mask, slot_requests, batches, real_tokens
     )
-    return packed, rows_per_batch

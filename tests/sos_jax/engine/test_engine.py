@@ -99,13 +99,14 @@ def test_compilations_are_bounded(llama_dir, single_mesh):
 
     requests = batch(20)
     engine.loglikelihood(requests)
-    assert engine.num_compilations == 1
+    first = engine.num_compilations
+    assert 1 <= first <= 2  # a full batch of 2 rows, and maybe a 1-row remainder
     engine.loglikelihood(requests[::-1])  # same shapes: no new compilation
-    assert engine.num_compilations == 1
+    assert engine.num_compilations == first
     for n in (17, 23, 9, 30):
         engine.loglikelihood(batch(n))
-    # Short requests all land in the minimum row-length bucket and its slot/length buckets.
-    assert engine.num_compilations == 1
+    # Short requests share the minimum row-length bucket; batches are 2 rows or a 1-row remainder.
+    assert engine.num_compilations <= 2
     first = engine.num_compilations
     engine.generate_until([("a", {"max_gen_toks": 5}), ("the river", {"max_gen_toks": 5})])
     engine.generate_until([("b c", {"max_gen_toks": 6, "until": ["x"]})])

@@ -21,11 +21,11 @@ def test_next_power_of_two():
 def test_shared_context_is_laid_out_once():
     ctx = list(range(10, 40))
     pairs = [P(ctx, [1, 2, 3]), P(ctx, [4]), P(ctx, [5, 6]), P(ctx, [1, 2, 3]), P([7, 8], [9])]
-    packed, rows_per_batch = pack_requests(pairs, max_length=64)
+    packed = pack_requests(pairs, max_length=64)
     # 30 context tokens once + (3-1) + (1-1) + (2-1) continuation inputs, the duplicate merged, + 2.
     assert packed.real_tokens == 30 + 2 + 0 + 1 + 2
     assert int((packed.group >= 0).sum()) == packed.real_tokens
-    assert packed.tokens.shape == (1, MIN_ROW_LEN) and rows_per_batch == 1
+    assert packed.tokens.shape == (1, MIN_ROW_LEN) and packed.batches == [(0, 1)]
     served = sorted(i for row in packed.slot_requests for slot in row for i in slot)
     assert served == [0, 1, 2, 3, 4]
 
@@ -33,7 +33,7 @@ def test_shared_context_is_laid_out_once():
 def test_score_positions_point_at_the_predicting_token():
     ctx = [11, 12, 13]
     pairs = [P(ctx, [21, 22, 23]), P(ctx, [31])]
-    packed, _ = pack_requests(pairs, max_length=32)
+    packed = pack_requests(pairs, max_length=32)
     row = packed.tokens[0]
     for s, reqs in enumerate(packed.slot_requests[0]):
         pair = pairs[reqs[0]]
@@ -51,9 +51,13 @@ def test_score_positions_point_at_the_predicting_token():
 def test_rows_batches_and_splitting():
     rng = np.random.default_rng(0)
     pairs = [P(rng.integers(5, 100, rng.integers(1, 60)), rng.integers(5, 100, rng.integers(1, 6))) for _ in range(200)]
-    packed, rows_per_batch = pack_requests(pairs, max_length=64, rows_multiple=4, max_batch_tokens=1024)
+    packed = pack_requests(pairs, max_length=64, rows_multiple=4, max_batch_tokens=1024)
     assert packed.tokens.shape[1] == MIN_ROW_LEN
-    assert rows_per_batch % 4 == 0 and packed.num_rows % rows_per_batch == 0
+    sizes = [size for _, size in packed.batches]
+    # Full batches of 1024 // 128 = 8 rows, then a power-of-two remainder; all multiples of 4.
+    assert all(s == 8 for s in sizes[:-1]) and sizes[-1] in (4, 8)
+    assert [start for start, _ in packed.batches] == list(np.cumsum([0] + sizes[:-1]))
+    assert packed.num_rows == sum(sizes)
     assert packed.score_pos.shape[1] & (packed.score_pos.shape[1] - 1) == 0  # power of two slots
     # Packing fills rows: little padding beyond the last batch.
     fill = packed.real_tokens / (packed.num_rows * MIN_ROW_LEN)
@@ -61,7 +65,7 @@ def test_rows_batches_and_splitting():
     # A context with many continuations longer than the row cap is split, each part repeating it.
     ctx = list(range(100, 150))
     many = [P(ctx, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10][: 2 + k % 8] + [k]) for k in range(40)]
-    packed, _ = pack_requests(many, max_length=64)
+    packed = pack_requests(many, max_length=64)
     assert packed.tokens.shape[1] == 128
     starts = sum(int(((r[:-50] == 100) & (np.roll(r, -1)[:-50] == 101)).sum()) for r in packed.tokens)
     assert starts >= 2

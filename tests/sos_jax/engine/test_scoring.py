@@ -33,7 +33,7 @@ def test_packed_scores_equal_one_forward_per_request():
     rng = np.random.default_rng(0)
     ctxs = [tuple(rng.integers(1, 97, n)) for n in (5, 17, 40)]
     pairs = [ScoredPair(c, tuple(rng.integers(1, 97, rng.integers(1, 6)))) for c in ctxs for _ in range(3)]
-    packed, _ = pack_requests(pairs, max_length=256)
+    packed = pack_requests(pairs, max_length=256)
     ll, greedy = jax.jit(lambda *a: score_packed_rows(model, *a))(
         packed.tokens, packed.positions, packed.group, packed.segment,
         packed.score_pos, packed.score_tok, packed.score_mask,
