@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sos_jax.judge.battles import Battles
-from sos_jax.judge.bradley_terry import _bucket, _round_counts, _zscore, bt_bootstrap_kernel
+from sos_jax.judge.bradley_terry import _bucket, _round_counts, _zscore, bt_bootstrap_kernel, pair_table, resampling_table
 
 
 def make_battles(num_models: int, num_battles: int, seed: int) -> tuple[Battles, np.ndarray]:
@@ -89,8 +89,10 @@ def main() -> None:
         jnp.asarray(pad(battles.a)), jnp.asarray(pad(battles.b)),
         jnp.asarray(pad(battles.outcome), jnp.float32), jnp.asarray(pad(battles.weight), jnp.float32),
         jnp.asarray(pad(s), jnp.float32), jnp.asarray(free),
+        *map(jnp.asarray, resampling_table(pad(battles.weight), "rows", npad)),
+        tuple(map(jnp.asarray, pair_table(pad(battles.a), pad(battles.b), args.models))),
     )
-    kw = dict(num_models=args.models, n_bootstrap=args.rounds, rows_bucket=_bucket(n), resample="rows")
+    kw = dict(num_models=args.models, n_bootstrap=args.rounds, resample="rows")
 
     t0 = time.perf_counter()
     jax.block_until_ready(bt_bootstrap_kernel(*inputs, **kw))
@@ -103,9 +105,7 @@ def main() -> None:
     ours_s = statistics.median(times)
     ours_scores = 100 / (1 + np.exp(-np.asarray(theta, np.float64)))[1:]
 
-    counts = np.asarray(
-        _round_counts(inputs[0], inputs[4], n_bootstrap=args.rounds, rows_bucket=_bucket(n), resample="rows")
-    )[:, :n]
+    counts = np.asarray(_round_counts(inputs[0], inputs[7], inputs[8], npad, n_bootstrap=args.rounds))[:, :n]
     t0 = time.perf_counter()
     sk_scores = sklearn_rounds(battles, counts, args.models)
     sklearn_s = time.perf_counter() - t0

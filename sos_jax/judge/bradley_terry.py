@@ -51,64 +51,110 @@ def _bucket(n: int, minimum: int = 256) -> int:
     return -(-n // step) * step
 
 
-def _fit_one(c, ea, eb, y, s, style_free, *, max_iter: int):
-    """Returns (theta, beta, converged, iterations) of one weighted BT fit; model 0 is the anchor.
+def _fit_chunk(c, amat, aabs, pairs, y, s, style_free, *, max_iter: int):
+    """Returns (theta, beta, converged, iterations) of BT fits, one per row of c; model 0 is the anchor.
 
-    ea/eb: (n, M) one-hot rows of the two sides, so every gather/scatter is a matmul (XLA's CPU
-    scatter is far slower than a GEMM at these sizes).
+    c: (B, n) battle weights per fit. amat: (n, M) design rows e_a - e_b; aabs: e_a + e_b.
+    pairs: (pair_id (n,), pair_a (U,), pair_b (U,)) unique (a, b) pairs, so the model block of the
+    Hessian costs O(n U) as one GEMM instead of O(n M^2). Rounds are batched explicitly (not
+    vmapped) so the line search runs only in iterations where some round needs it.
     """
-    m = ea.shape[1]
+    pair_id, pair_a, pair_b = pairs
+    nb, n = c.shape
+    m = amat.shape[1]
     k = s.shape[1]
+    p = m + k
+    u = pair_a.shape[0]
     dtype = s.dtype
-    x_design = jnp.concatenate([ea - eb, s], axis=1)
-    wins = (c * y) @ ea + (c * (1 - y)) @ eb
-    losses = (c * (1 - y)) @ ea + (c * y) @ eb
+    cy, cny = c * y, c * (1 - y)
+    wins = 0.5 * (cy @ (aabs + amat) + cny @ (aabs - amat))
+    losses = 0.5 * (cny @ (aabs + amat) + cy @ (aabs - amat))
     present = (wins + losses) > 0
     sep_low = present & (wins == 0)
     sep_high = present & (losses == 0)
     sep = (sep_low | sep_high).astype(dtype)
-    c = c * ((ea @ sep + eb @ sep) == 0)
-    free = jnp.concatenate([present & (sep == 0) & (jnp.arange(m) > 0), style_free])
-    both_free = free[:, None] & free[None, :]
-    eye = jnp.eye(m + k, dtype=dtype)
+    # A model that never wins (or never loses) has an infinite MLE; dropping its battles is the
+    # limit of the other parameters as its strength diverges.
+    c = c * ((sep @ aabs.T) == 0)
+    free = jnp.concatenate(
+        [present & (sep == 0) & (jnp.arange(m) > 0)[None, :], jnp.broadcast_to(style_free, (nb, k))], axis=1
+    )
+    both_free = free[:, :, None] & free[:, None, :]
+    eye = jnp.eye(p, dtype=dtype)
     steps = 0.5 ** jnp.arange(8, dtype=dtype)
     step_tol = 1e-5 if dtype == jnp.float32 else 1e-9
+    pair_onehot = jax.nn.one_hot(pair_id, u, dtype=dtype) if n * u <= (1 << 24) else None
 
-    def loss_at(z):
-        return jnp.sum(c * (jax.nn.softplus(z) - y * z))
+    def logits(x):
+        return x[:, :m] @ amat.T + x[:, m:] @ s.T
+
+    def loss(z):
+        return jnp.sum(c * (jax.nn.softplus(z) - y * z), axis=1)
 
     def body(state):
-        x, it, _ = state
-        z = x_design @ x
-        p = jax.nn.sigmoid(z)
-        g = jnp.where(free, x_design.T @ (c * (p - y)), 0)
-        hess = x_design.T @ ((c * p * (1 - p))[:, None] * x_design)
+        x, it, iters, done = state
+        z = logits(x)
+        prob = jax.nn.sigmoid(z)
+        r = c * (prob - y)
+        h = c * prob * (1 - prob)
+        g = jnp.where(free, jnp.concatenate([r @ amat, r @ s], axis=1), 0)
+        if pair_onehot is not None:
+            pair_h = h @ pair_onehot
+        else:
+            pair_h = jax.vmap(lambda hb: jax.ops.segment_sum(hb, pair_id, num_segments=u))(h)
+        pmat = jnp.zeros((nb, m, m), dtype).at[:, pair_a, pair_b].add(pair_h)
+        h_mm = jax.vmap(jnp.diag)(h @ aabs) - pmat - jnp.swapaxes(pmat, 1, 2)
+        hs = h[:, :, None] * s[None, :, :]
+        h_ms = jnp.einsum("nm,bnk->bmk", amat, hs)
+        h_ss = jnp.einsum("nk,bnl->bkl", s, hs)
+        hess = jnp.concatenate(
+            [jnp.concatenate([h_mm, h_ms], axis=2), jnp.concatenate([jnp.swapaxes(h_ms, 1, 2), h_ss], axis=2)],
+            axis=1,
+        )
         hess = jnp.where(both_free, hess, eye)
-        d = -jnp.linalg.solve(hess, g)
-        decrement = -(g @ d)
-        zd = x_design @ d
-        fs = jax.vmap(lambda t: loss_at(z + t * zd))(steps)
-        armijo = fs <= loss_at(z) - 1e-4 * steps * decrement
-        # Close to the optimum the full Newton step is right and float rounding can make the
-        # Armijo test fail spuriously, so trust it there.
-        t = jnp.where(decrement < 1.0, 1.0, jnp.where(armijo.any(), steps[jnp.argmax(armijo)], 0.0))
-        step = t * d
+        d = -jnp.linalg.solve(hess, g[:, :, None])[:, :, 0]
+        decrement = -jnp.sum(g * d, axis=1)
+        zd = logits(d)
+        far = (decrement >= 1.0) & ~done
+
+        def search(_):
+            f0 = loss(z)
+            fs = jnp.stack([loss(z + t * zd) for t in steps], axis=1)
+            ok = fs <= f0[:, None] - 1e-4 * steps[None, :] * decrement[:, None]
+            return jnp.where(ok.any(axis=1), steps[jnp.argmax(ok, axis=1)], 0.0)
+
+        # Close to the optimum the full Newton step is right (and float rounding can fail Armijo
+        # spuriously), so the line search runs only while some round is still far away.
+        t = jax.lax.cond(far.any(), search, lambda _: jnp.ones((nb,), dtype), None)
+        t = jnp.where(decrement < 1.0, 1.0, t)
+        t = jnp.where(done, 0.0, t)
+        step = t[:, None] * d
         # Quadratic convergence: once a step is this small the next would be below float noise.
-        done = (decrement < 1e-12) | (t == 0) | (jnp.max(jnp.abs(step)) < step_tol)
-        return x + step, it + 1, done
+        now_done = done | (decrement < 1e-12) | (t == 0) | (jnp.max(jnp.abs(step), axis=1) < step_tol)
+        return x + step, it + 1, iters + (~done).astype(jnp.int32), now_done
 
     def cond(state):
-        _, it, done = state
-        return (it < max_iter) & ~done
+        _, it, _, done = state
+        return (it < max_iter) & ~done.all()
 
-    x0 = jnp.zeros(m + k, dtype)
-    x, it, done = jax.lax.while_loop(cond, body, (x0, jnp.int32(0), jnp.bool_(False)))
-    theta = x[:m]
+    init = (jnp.zeros((nb, p), dtype), jnp.int32(0), jnp.zeros((nb,), jnp.int32), jnp.zeros((nb,), bool))
+    x, _, iters, done = jax.lax.while_loop(cond, body, init)
+    theta = x[:, :m]
     theta = jnp.where(sep_low, -jnp.inf, jnp.where(sep_high, jnp.inf, theta))
-    theta = jnp.where(present | (jnp.arange(m) == 0), theta, jnp.nan)
-    theta = jnp.where(present[0], theta, jnp.nan)
-    beta = jnp.where(style_free, x[m:], jnp.nan)
-    return theta, beta, done, it
+    theta = jnp.where(present | (jnp.arange(m) == 0)[None, :], theta, jnp.nan)
+    theta = jnp.where(present[:, :1], theta, jnp.nan)
+    beta = jnp.where(style_free[None, :], x[:, m:], jnp.nan)
+    return theta, beta, done, iters
+
+
+def pair_table(a: np.ndarray, b: np.ndarray, num_models: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns (pair_id per battle, pair_a, pair_b) for the unique (a, b) pairs, padded to a bucket."""
+    key = np.asarray(a, np.int64) * num_models + np.asarray(b, np.int64)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    size = max(16, 1 << (len(uniq) - 1).bit_length())
+    pad = np.zeros(size - len(uniq), np.int64)
+    full = np.concatenate([uniq, pad])
+    return inverse.astype(np.int32), (full // num_models).astype(np.int32), (full % num_models).astype(np.int32)
 
 
 def _round_counts(key, expand, total, n: int, *, n_bootstrap: int):
@@ -135,15 +181,15 @@ def resampling_table(weight: np.ndarray, resample: str, rows_bucket: int) -> tup
     return np.concatenate([expand, np.zeros(rows_bucket - total, np.int32)]), total
 
 
-def _fit_rounds(c, ea, eb, y, s, style_free, *, max_iter: int, chunk: int):
-    """Returns the fits of each row of c (rounds x battles), `chunk` rounds vmapped at a time."""
-    fit = jax.vmap(functools.partial(_fit_one, max_iter=max_iter), in_axes=(0, None, None, None, None, None))
+def _fit_rounds(c, amat, aabs, pairs, y, s, style_free, *, max_iter: int, chunk: int):
+    """Returns the fits of each row of c (rounds x battles), `chunk` rounds at a time."""
     rounds, n = c.shape
     chunk = min(chunk, rounds)
     extra = -rounds % chunk
     # Padding rounds are copies of round 0; their results are dropped.
     c = jnp.concatenate([c, jnp.broadcast_to(c[0], (extra, n))]).reshape(-1, chunk, n)
-    out = jax.lax.map(lambda ci: fit(ci, ea, eb, y, s, style_free), c)
+    fit = functools.partial(_fit_chunk, max_iter=max_iter)
+    out = jax.lax.map(lambda ci: fit(ci, amat, aabs, pairs, y, s, style_free), c)
     return tuple(o.reshape((o.shape[0] * o.shape[1],) + o.shape[2:])[:rounds] for o in out)
 
 
@@ -156,41 +202,42 @@ def _constrain(x, mesh: Mesh, spec: P):
 
 @functools.partial(jax.jit, static_argnames=("num_models", "n_bootstrap", "resample", "max_iter", "mesh"))
 def bt_bootstrap_kernel(
-    key, a, b, y, w, s, style_free, expand, total, *, num_models, n_bootstrap, resample="rows",
+    key, a, b, y, w, s, style_free, expand, total, pairs, *, num_models, n_bootstrap, resample="rows",
     max_iter=50, mesh=None,
 ):
     """Returns (theta, beta, converged, iterations) for the full-data fit (row 0) and each round.
 
     Pure kernel over padded arrays: a/b int32 (n,), y outcome (n,), w integer weights (n,; 0 =
     padding), s z-normalised covariates (n, k), style_free bool (k,), expand/total from
-    `resampling_table`. Model 0 is the anchor. With a mesh, rounds are split over its `data` axis with shard_map.
+    `resampling_table`, pairs from `pair_table`. Model 0 is the anchor. With a mesh, rounds are split over its `data` axis with shard_map.
     """
     dtype = s.dtype
     ea = jax.nn.one_hot(a, num_models, dtype=dtype)
     eb = jax.nn.one_hot(b, num_models, dtype=dtype)
+    amat, aabs = ea - eb, ea + eb
     counts = _round_counts(key, expand, total, w.shape[0], n_bootstrap=n_bootstrap).astype(dtype)
     if resample == "battles":
         counts = counts * w
     c = jnp.concatenate([w[None, :], counts], axis=0)
     rounds = c.shape[0]
     p = num_models + s.shape[1]
-    # Bound the (chunk, n, p) Hessian intermediate to ~16 MB (cache-friendlier than one big vmap).
-    chunk = max(1, min(rounds, (1 << 22) // (w.shape[0] * p)))
+    # Bound the (chunk, n, k + 8) intermediates to ~64 MB.
+    chunk = max(1, min(rounds, (1 << 24) // (w.shape[0] * (s.shape[1] + 8))))
     fit = functools.partial(_fit_rounds, max_iter=max_iter, chunk=chunk)
     if mesh is None:
-        return fit(c, ea, eb, y, s, style_free)
+        return fit(c, amat, aabs, pairs, y, s, style_free)
     ndev = mesh.shape["data"]
     c = jnp.concatenate([c, jnp.broadcast_to(w, (-rounds % ndev, w.shape[0]))], axis=0)
     c = _constrain(c, mesh, P("data", None))
     sharded = jax.shard_map(
         fit,
         mesh=mesh,
-        in_specs=(P("data", None), P(), P(), P(), P(), P()),
+        in_specs=(P("data", None), P(), P(), P(), P(), P(), P()),
         out_specs=(P("data", None), P("data", None), P("data"), P("data")),
         check_vma=False,
     )
     # Gather the rounds back (an explicit-axes mesh will not slice a sharded dim unevenly).
-    return tuple(_constrain(o, mesh, P())[:rounds] for o in sharded(c, ea, eb, y, s, style_free))
+    return tuple(_constrain(o, mesh, P())[:rounds] for o in sharded(c, amat, aabs, pairs, y, s, style_free))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,6 +391,7 @@ def fit_battles(
         jnp.asarray(pad(s), dtype),
         jnp.asarray(style_free),
         *map(jnp.asarray, resampling_table(pad(w), resample, npad * int(w.max()))),
+        tuple(map(jnp.asarray, pair_table(pad(a), pad(b), len(order)))),
         num_models=len(order),
         n_bootstrap=n_bootstrap,
         resample=resample,

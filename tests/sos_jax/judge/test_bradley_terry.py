@@ -20,6 +20,7 @@ from sos_jax.judge.bradley_terry import (
     bt_bootstrap_kernel,
     bt_leaderboard,
     fit_battles,
+    pair_table,
     resampling_table,
 )
 from sos_jax.judge.judgments import read_judgments
@@ -187,10 +188,11 @@ def test_bootstrap_ci_covers_truth_at_nominal_rate():
     expand, total = resampling_table(w, "rows", _bucket(n))
     kernel = functools.partial(bt_bootstrap_kernel, num_models=models, n_bootstrap=100)
     ypad = np.concatenate([y, np.zeros((reps, npad - n), np.float32)], axis=1)
+    pairs = tuple(map(jnp.asarray, pair_table(pad(a), pad(b), models)))
     keys = jax.random.split(jax.random.key(0), reps)
     run = jax.jit(lambda: jax.lax.map(
         lambda kv: kernel(kv[0], jnp.asarray(pad(a)), jnp.asarray(pad(b)), kv[1], jnp.asarray(w),
-                          jnp.zeros((npad, 0)), jnp.zeros((0,), bool), jnp.asarray(expand), total)[0],
+                          jnp.zeros((npad, 0)), jnp.zeros((0,), bool), jnp.asarray(expand), total, pairs)[0],
         (keys, jnp.asarray(ypad))))
     theta_hat = np.asarray(run(), np.float64)  # (reps, rounds + 1, models)
     lo = np.stack([_quantile(t[1:], 2.5) for t in theta_hat])
