@@ -259,10 +259,16 @@ def read_lm_eval_json(path: str | Path, with_samples: bool = True) -> ModelResul
             se_key = f"{base}_stderr" + (f",{filt}" if filt else "")
             res.stderrs[name] = _parse_float(metrics.get(se_key), f"{path}: results[{task!r}][{se_key!r}]")
     if with_samples:
+        # lm-eval stamps a run's results and samples alike; prefer this run's samples, else the newest.
+        stamp = path.stem[len("results_"):] if path.stem.startswith("results_") else ""
+        candidates: dict[str, list[Path]] = {}
         for sp in sorted(path.parent.glob("samples_*.jsonl")):
             task = _task_of_samples_file(sp)
-            if task not in obj["results"]:
-                continue
+            if task in obj["results"]:
+                candidates.setdefault(task, []).append(sp)
+        for task, paths in candidates.items():
+            same_run = [p for p in paths if stamp and p.stem.endswith(stamp)]
+            sp = (same_run or paths)[-1]
             wanted = [k.split("/", 1)[1] for k in res.scores if k.startswith(task + "/") and "," not in k]
             log = read_samples(sp)
             keep = [m for m in wanted if m in log.values]
@@ -274,8 +280,8 @@ def read_lm_eval_json(path: str | Path, with_samples: bool = True) -> ModelResul
 def read_results(paths: str | Path | Sequence[str | Path]) -> list[ModelResults]:
     """Returns every model's metrics found in `paths` (files or directories, comma lists allowed).
 
-    A directory is searched recursively for `results*.json` files; `.csv` files are wide exports;
-    other `.json` files must be lm-eval results objects.
+    A directory is searched recursively for `results*.json` files (the newest, by timestamped name,
+    per folder); `.csv` files are wide exports; other `.json` files must be lm-eval results objects.
     """
     if isinstance(paths, (str, Path)):
         paths = [p for p in str(paths).split(",") if p.strip()]
@@ -286,7 +292,11 @@ def read_results(paths: str | Path | Sequence[str | Path]) -> list[ModelResults]
             found = sorted(p.rglob("results*.json"))
             if not found:
                 raise ValueError(f"{p}: directory holds no results*.json files")
-            out.extend(read_lm_eval_json(f) for f in found)
+            # A re-run leaves several results_<timestamp>.json per model folder: the newest wins.
+            latest: dict[Path, Path] = {}
+            for f in found:
+                latest[f.parent] = f
+            out.extend(read_lm_eval_json(f) for f in latest.values())
         elif p.suffix.lower() == ".csv":
             out.extend(read_wide_csv(p))
         elif p.suffix.lower() == ".json":

@@ -33,8 +33,12 @@ def test_lm_eval_json_and_samples(tmp_path):
     assert res.stderrs["xstest/acc"] == pytest.approx(np.std([1, 0, 1, 1], ddof=1) / 2)
     assert set(res.samples) == {"xstest", "wmdp_bio"}
     assert res.samples["wmdp_bio"].metric("acc") == pytest.approx(1 / 3)
-    both = read_results(tmp_path)  # directory: found recursively
-    assert [r.model for r in both] == ["org/m1"]
+    write_lm_eval_run(tmp_path, "org/m1", {"xstest": [1, 1, 1, 1]}, date="2024-08-01T00-00-00.000000")
+    write_lm_eval_run(tmp_path, "org/m2", {"xstest": [0, 1]}, with_samples=False)
+    found = read_results(tmp_path)  # directory: searched recursively, newest results file per folder
+    assert [(r.model, r.scores["xstest/acc"]) for r in found] == [("org/m1", 1.0), ("org/m2", 0.5)]
+    assert not found[1].samples
+    assert found[0].samples["xstest"].metric("acc") == 1.0  # the newest run's own per-question log
 
 
 def test_ifeval_instruction_level_samples_are_ratios(tmp_path):
