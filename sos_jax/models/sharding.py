@@ -4,7 +4,9 @@ Rules (mesh axis `model`; batches go over `data` and are the engine's business):
   q/k/v kernels [hidden, heads*head_dim] and gate/up/fc kernels [hidden, ffn]: column-sharded
       (heads / MLP hidden split over `model`), their biases sharded the same way;
   o/down/proj kernels [in, hidden]: row-sharded (XLA inserts the all-reduce), biases replicated;
-  token and learned position embeddings [rows, hidden]: sharded on hidden;
+  token and learned position embeddings [rows, hidden]: sharded on rows (vocab / positions): a
+      lookup costs one [B, T, hidden] all-reduce, and a tied head (x @ embedding.T) then yields
+      vocab-sharded logits with no [B, T, vocab] all-reduce;
   lm_head kernel [hidden, vocab]: sharded on vocab (logits come out vocab-sharded);
   norms: replicated.
 A dimension that the `model` axis does not divide is replicated instead (still correct, only less
@@ -45,8 +47,8 @@ _RULES: dict[tuple[str, str], tuple[str | None, ...]] = {
     ("proj", "kernel"): ("M", None),
     ("down", "bias"): (None,),
     ("proj", "bias"): (None,),
-    ("embed", "embedding"): (None, "M"),
-    ("pos_embed", "embedding"): (None, "M"),
+    ("embed", "embedding"): ("M", None),
+    ("pos_embed", "embedding"): ("M", None),
     ("lm_head", "kernel"): (None, "M"),
 }
 _NORMS = ("attn_norm", "mlp_norm", "final_norm")

@@ -40,7 +40,7 @@ def test_rule_table(make_tiny_hf_model):
     assert specs[("layers", 0, "mlp", "gate", "kernel")] == P(None, "model")
     assert specs[("layers", 0, "mlp", "down", "kernel")] == P("model", None)
     assert specs[("layers", 0, "attn_norm", "weight")] == P()
-    assert specs[("embed", "embedding")] == P(None, "model")
+    assert specs[("embed", "embedding")] == P("model", None)
     assert specs[("lm_head", "kernel")] == P(None, "model")
     # an axis size that does not divide a dimension replicates that dimension
     assert spec_for(("layers", 0, "attn", "k", "kernel"), (64, 32), model_axis_size=3) == P(None, None)
@@ -55,7 +55,8 @@ def _forward(model, tokens, positions, mask):
 
 @pytest.mark.parametrize("model_type", ["llama", "gpt2", "gpt_neox"])
 def test_sharded_load_equals_unsharded(make_tiny_hf_model, mesh, explicit_mesh, model_type):
-    """data 4 x model 2: q/k/v split by heads (NeoX reads only its heads from the fused tensor)."""
+    """data 4 x model 2: q/k/v split by heads (NeoX reads only its heads from the fused tensor);
+    GPT-2 has a tied head on the vocab-sharded embedding."""
     directory = make_tiny_hf_model(model_type)
     plain, cfg = load_pretrained(directory)
     sharded, _ = load_pretrained(directory, mesh=explicit_mesh)
