@@ -61,8 +61,8 @@ def initialize_distributed(
     """Starts `jax.distributed` when asked for, or when the environment describes a multi-host job.
 
     Explicit arguments win; otherwise `jax.distributed.initialize()` discovers TPU pods, SLURM and
-    the `JAX_COORDINATOR_ADDRESS`/`JAX_NUM_PROCESSES`/`JAX_PROCESS_ID` variables. A single process
-    with nothing configured is left alone.
+    the `JAX_COORDINATOR_ADDRESS`/`JAX_NUM_PROCESSES`/`JAX_PROCESS_ID` variables (`MULTIHOST=1`
+    forces discovery, e.g. on TPU VMs). A single process with nothing configured is left alone.
     """
     if jax.distributed.is_initialized():
         return
@@ -71,7 +71,11 @@ def initialize_distributed(
         num_processes = int(os.environ["JAX_NUM_PROCESSES"])
     if process_id is None and "JAX_PROCESS_ID" in os.environ:
         process_id = int(os.environ["JAX_PROCESS_ID"])
-    on_cluster = any(k in os.environ for k in ("TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE"))
+    # MULTIHOST=1 is what launch/tpu_pod.py exports: on a TPU pod slice jax discovers the peers
+    # from the TPU metadata, so there is nothing else to pass.
+    on_cluster = os.environ.get("MULTIHOST") == "1" or any(
+        k in os.environ for k in ("TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE")
+    )
     if coordinator_address is None and not on_cluster:
         return
     if num_processes == 1:

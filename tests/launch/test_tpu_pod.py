@@ -1,0 +1,41 @@
+"""Tests for the TPU pod launcher's command construction and the MULTIHOST switch."""
+
+import subprocess
+import sys
+
+import pytest
+
+from launch import runtime, tpu_pod
+
+
+def test_pod_command_runs_launcher_on_all_workers():
+    cmd = tpu_pod.pod_command("my-v5p", "us-east5-a", ["launch.pear_train", "--config.lam=0.5"], project="p")
+    assert cmd[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "my-v5p"]
+    assert "--worker=all" in cmd and "--zone=us-east5-a" in cmd and "--project=p" in cmd
+    assert cmd[-1] == "--command=cd ~/sos-pear-jax && MULTIHOST=1 python -m launch.pear_train --config.lam=0.5"
+
+
+def test_pod_command_rejects_non_launcher():
+    with pytest.raises(ValueError, match="launcher module"):
+        tpu_pod.pod_command("t", "z", ["rm", "-rf"])
+
+
+def test_dry_run_cli_prints_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "launch.tpu_pod", "--tpu=t", "--zone=z", "--dry_run", "--", "launch.sos_eval", "--limit=5"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "MULTIHOST=1 python -m launch.sos_eval --limit=5" in out
+
+
+def test_multihost_switch_calls_initialize(monkeypatch):
+    calls = []
+    monkeypatch.setattr(runtime.jax.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(runtime.jax.distributed, "initialize", lambda **kw: calls.append(kw))
+    for k in ("JAX_COORDINATOR_ADDRESS", "TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "MULTIHOST"):
+        monkeypatch.delenv(k, raising=False)
+    runtime.initialize_distributed()
+    assert calls == []  # a plain single process is left alone
+    monkeypatch.setenv("MULTIHOST", "1")
+    runtime.initialize_distributed()
+    assert calls == [{"coordinator_address": None, "num_processes": None, "process_id": None}]
