@@ -85,7 +85,7 @@ def base_config(dataset: str = "electricity") -> ml_collections.ConfigDict:
     c.num_epochs = 5
 
     c.eval = ml_collections.ConfigDict()
-    c.eval.every_epochs = 1
+    c.eval.every_epochs = 1  # 0: only after the last step; negative: never
     c.eval.batch_size = 512
     c.eval.max_rows = config_dict.placeholder(int)  # None: the whole test split
     c.eval.k = 5  # top-k for the agreement metrics
@@ -156,76 +156,72 @@ def cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, y)
 
 
-def make_loss_fn(apply_fn: Callable, settings: LossSettings, baseline: jax.Array | None) -> Callable:
-    """Returns `loss_fn(params, x, y, key) -> (loss, {"ce", "consensus"?})`: the kernel PEAR loss.
+def make_loss_fn(apply_fn: Callable, settings: LossSettings) -> Callable:
+    """Returns `loss_fn(params, x, y, key, baseline) -> (loss, {"ce", "consensus"})`: the kernel
+    PEAR loss (`pear_jax.loss.pear_loss`) with this run's settings; at lam = 0 the kernel skips
+    the explainers and its consensus is NaN ("not computed").
 
-    At lam = 0 only the cross-entropy is computed (as the reference does), which keeps the
-    explainers out of the compiled step.
+    The IG baseline is an argument, not a closed-over constant: the kernels' value checks skip
+    traced arrays, and the compiled step does not embed the baseline.
     """
     from pear_jax import loss as loss_lib
 
-    if settings.lam == 0.0:
-
-        def ce_only(params, x, y, key):
-            ce = jnp.mean(cross_entropy(apply_fn(params, x), y))
-            return ce, {"ce": ce}
-
-        return ce_only
-
-    kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
-    kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
-
-    def pear(params, x, y, key):
+    def loss_fn(params, x, y, key, baseline):
+        kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
+        kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
         return loss_lib.pear_loss(
             apply_fn, params, x, y, key, lam=settings.lam, mu=settings.mu,
             explainer_a=settings.explainer_a, explainer_b=settings.explainer_b,
             explainer_a_kwargs=kw_a, explainer_b_kwargs=kw_b, strength=settings.strength,
         )
 
-    return pear
+    return loss_fn
 
 
 def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, settings: LossSettings,
-                    mesh: Mesh, baseline: jax.Array | None = None) -> Callable:
-    """Returns the jitted `step(params, opt_state, x, y, rng, step) -> (params, opt_state, metrics)`.
+                    mesh: Mesh) -> Callable:
+    """Returns the jitted `step(params, opt_state, x, y, rng, step, baseline) -> (params, opt_state,
+    metrics)`.
 
     Parameters/optimizer state are replicated and donated; x (B, d) and y (B,) are sharded over
     the `data` axis; `rng` is the run's base key data and the step's key is `fold_in(rng, step)`,
     so the randomness of a step does not depend on how the run got there (resume-exact).
     """
-    loss_fn = make_loss_fn(apply_fn, settings, baseline)
+    loss_fn = make_loss_fn(apply_fn, settings)
 
-    def step_fn(params, opt_state, x, y, rng, step):
+    def step_fn(params, opt_state, x, y, rng, step, baseline):
         key = jax.random.fold_in(jax.random.wrap_key_data(rng), step)
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y, key)
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y, key, baseline)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return params, opt_state, {"loss": loss, **aux, "grad_norm": optax.global_norm(grads)}
+        metrics = {"loss": loss, **aux, "grad_norm": optax.global_norm(grads)}
+        if settings.lam == 0.0:
+            metrics.pop("consensus", None)  # not computed (NaN) at lam = 0
+        return params, opt_state, metrics
 
     mesh = auto_mesh(mesh)
     rep = runtime.replicated(mesh)
     return jax.jit(
         step_fn,
-        in_shardings=(rep, rep, runtime.batch_sharding(mesh, 2), runtime.batch_sharding(mesh, 1), rep, rep),
+        in_shardings=(rep, rep, runtime.batch_sharding(mesh, 2), runtime.batch_sharding(mesh, 1), rep, rep, rep),
         out_shardings=(rep, rep, rep),
         donate_argnums=(0, 1),
     )
 
 
 def make_eval_step(apply_fn: Callable, settings: LossSettings, mesh: Mesh, k: int,
-                   num_classes: int, baseline: jax.Array | None = None) -> Callable:
-    """Returns the jitted `eval(params, x, y, mask, key) -> sums` over one padded eval batch.
+                   num_classes: int) -> Callable:
+    """Returns the jitted `eval(params, x, y, mask, key, baseline) -> sums` over one padded batch.
 
     Sums (not means) so batches add up: rows, correct, per-class rows and correct, CE, the
     consensus loss of each row, and each grad-vs-IG agreement metric (masked rows count zero).
     """
-    from pear_jax import agreement, explainers
+    from pear_jax import explainers
     from pear_jax import loss as loss_lib
 
-    kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
-    kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
-
-    def eval_fn(params, x, y, mask, key):
+    def eval_fn(params, x, y, mask, key, baseline):
+        kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
+        kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
         m = mask.astype(jnp.float32)
         logits = apply_fn(params, x)
         pred = jnp.argmax(logits, axis=-1)
@@ -253,21 +249,15 @@ def make_eval_step(apply_fn: Callable, settings: LossSettings, mesh: Mesh, k: in
     mesh = auto_mesh(mesh)
     rep = runtime.replicated(mesh)
     bs1 = runtime.batch_sharding(mesh, 1)
-    return jax.jit(eval_fn, in_shardings=(rep, runtime.batch_sharding(mesh, 2), bs1, bs1, rep), out_shardings=rep)
+    return jax.jit(eval_fn, in_shardings=(rep, runtime.batch_sharding(mesh, 2), bs1, bs1, rep, rep),
+                   out_shardings=rep)
 
 
 def agreement_metrics(k: int) -> dict[str, Callable[[jax.Array, jax.Array], jax.Array]]:
-    """Returns the per-row grad-vs-IG agreement metrics evaluated every epoch, by name."""
+    """Returns the per-row agreement metrics evaluated every epoch (all of `agreement.METRICS`)."""
     from pear_jax import agreement
 
-    return {
-        "feature_agreement": functools.partial(agreement.feature_agreement, k=k),
-        "rank_agreement": functools.partial(agreement.rank_agreement, k=k),
-        "sign_agreement": functools.partial(agreement.sign_agreement, k=k),
-        "signed_rank_agreement": functools.partial(agreement.signed_rank_agreement, k=k),
-        "rank_correlation": agreement.rank_correlation,
-        "pairwise_rank_agreement": agreement.pairwise_rank_agreement,
-    }
+    return {name: functools.partial(getattr(agreement, name), k=k) for name in agreement.METRICS}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -311,6 +301,10 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularD
     mesh = auto_mesh(mesh)
     settings = LossSettings.from_config(config)
     data = data if data is not None else data_lib.load_from_config(config.dataset)
+    for field in ("eval", "final"):
+        k = config[field].k
+        if not 1 <= k <= data.num_features:
+            raise ValueError(f"config.{field}.k={k} must be in [1, {data.num_features}] (the number of features)")
     n_data = mesh.shape[runtime.DATA_AXIS]
     if config.batch_size % n_data:
         raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the mesh data axis ({n_data})")
@@ -323,9 +317,9 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularD
     params = jax.device_put(params, rep)
     opt_state = jax.jit(tx.init, out_shardings=rep)(params)
     if config.ig_baseline == "train_mean":
-        baseline = jnp.asarray(data.x_train.mean(axis=0))
+        baseline = jax.device_put(data.x_train.mean(axis=0), rep)
     elif config.ig_baseline == "zeros":
-        baseline = jnp.zeros((data.num_features,), jnp.float32)
+        baseline = jax.device_put(np.zeros((data.num_features,), np.float32), rep)
     else:
         raise ValueError(f"config.ig_baseline must be 'train_mean' or 'zeros', got {config.ig_baseline!r}")
     rng = jax.device_put(jax.random.key_data(jax.random.key(config.seed)), rep)
@@ -357,7 +351,7 @@ def evaluate(run: Run, eval_step: Callable, params, *, key: jax.Array) -> dict[s
         rows = np.arange(bsz)
         sums = eval_step(run.params if params is None else params,
                          _local_rows(run.mesh, xb, rows), _local_rows(run.mesh, yb, rows),
-                         _local_rows(run.mesh, mask, rows), jax.random.fold_in(key, i))
+                         _local_rows(run.mesh, mask, rows), jax.random.fold_in(key, i), run.baseline)
         total = sums if not total else jax.tree.map(jnp.add, total, sums)
     total = jax.tree.map(np.asarray, total)
     n = float(total["rows"])
@@ -386,10 +380,11 @@ def final_disagreement(run: Run, params, *, rows: int, k: int, names: tuple[str,
     x = jnp.asarray(run.data.x_test[:rows])
     y = jnp.asarray(run.data.y_test[:rows])
     host = jax.tree.map(jnp.asarray, _host_params(params))
+    baseline = jnp.asarray(_host_params(run.baseline))
     key = jax.random.fold_in(jax.random.key(run.config.seed), 0x5EED)
     attributions = {}
     for i, name in enumerate(names):
-        kw = explainer_kwargs(name, run.settings, run.baseline)
+        kw = explainer_kwargs(name, run.settings, baseline)
         attributions[name] = np.asarray(
             explainers.explain(name, run.apply_fn, host, x, y, key=jax.random.fold_in(key, i), **kw)
         )
@@ -465,8 +460,17 @@ def train_and_evaluate(
     writer.text("config", "```\n" + str(config) + "\n```")
 
     mesh = run.mesh
-    train_step = make_train_step(run.apply_fn, run.tx, run.settings, mesh, run.baseline)
-    eval_step = make_eval_step(run.apply_fn, run.settings, mesh, config.eval.k, run.data.num_classes, run.baseline)
+    train_step = make_train_step(run.apply_fn, run.tx, run.settings, mesh)
+    eval_step = make_eval_step(run.apply_fn, run.settings, mesh, config.eval.k, run.data.num_classes)
+    try:
+        return _train_loop(run, config, workdir, ckpts, writer, train_step, eval_step, cfg_dict)
+    finally:
+        if ckpts is not None:
+            ckpts.close()  # commits a pending async save, also when the loop raised
+
+
+def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step, cfg_dict) -> dict:
+    mesh, main = run.mesh, runtime.is_main_process()
     start = _restore_or_init(run, ckpts)
     total = run.total_steps
     spe = run.order.steps_per_epoch
@@ -493,7 +497,8 @@ def train_and_evaluate(
             rows = run.order.rows(step)
             x = _local_rows(mesh, run.data.x_train, rows)
             y = _local_rows(mesh, run.data.y_train, rows)
-            run.params, run.opt_state, metrics = train_step(run.params, run.opt_state, x, y, run.rng, np.int32(step))
+            run.params, run.opt_state, metrics = train_step(run.params, run.opt_state, x, y, run.rng, np.int32(step),
+                                                             run.baseline)
             done = step + 1
             pending.append((done, metrics))
             advance(1)
@@ -501,7 +506,8 @@ def train_and_evaluate(
                 flush_pending()  # the only host sync in the loop
             if ckpts is not None and ckpts.should_save(done):
                 _save(ckpts, run, done)
-            if done % spe == 0 and (done // spe) % config.eval.every_epochs == 0 or done == total:
+            every = config.eval.every_epochs
+            if (every > 0 and done % (spe * every) == 0) or (done == total and every >= 0):
                 flush_pending()
                 ev = evaluate(run, eval_step, run.params, key=jax.random.fold_in(eval_key, done))
                 epoch = done / spe
@@ -516,7 +522,6 @@ def train_and_evaluate(
     train_seconds = time.perf_counter() - t_start
     if ckpts is not None:
         _save(ckpts, run, total)
-        ckpts.close()
 
     summary = {
         "dataset": run.data.name,

@@ -16,6 +16,8 @@ def get_config():
     config.ig_steps = 8
     config.eval.batch_size = 64
     config.final.rows = 32
+    config.eval.k = 3  # the tests write 4-feature data
+    config.final.k = 3
     config.checkpoint.every_steps = 4
     config.checkpoint.keep = 2
     config.log_every_steps = 4

@@ -1,0 +1,198 @@
+"""Tests for pear_jax.train: the trainer's loss is the kernel's, sharding does not change the
+math, λ > 0 raises explainer agreement, the step compiles once, and 2 processes = 1 process."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from launch import runtime
+from pear_jax import loss as loss_lib
+from pear_jax import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def synthetic(n, rng):
+    """Four informative features (an interaction, a wave, a weak linear term) and eight noise ones."""
+    x = rng.uniform(size=(n, 12)).astype(np.float32)
+    y = ((x[:, 0] - 0.5) * (x[:, 1] - 0.5) + 0.3 * np.sin(6 * x[:, 2]) + 0.1 * x[:, 3] > 0).astype(int)
+    return x, y
+
+
+def write_split(path, x, y):
+    header = ",".join(f"f{i}" for i in range(x.shape[1])) + ",class\n"
+    path.write_text(header + "".join(",".join(f"{v:.6f}" for v in r) + f",{c}\n" for r, c in zip(x, y)))
+
+
+@pytest.fixture(scope="module")
+def syn_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("syn")
+    rng = np.random.default_rng(0)
+    write_split(d / "train.csv", *synthetic(1024, rng))
+    write_split(d / "test.csv", *synthetic(256, rng))
+    return d
+
+
+def syn_config(data_dir, lam=0.5):
+    cfg = train.base_config("syn")
+    cfg.dataset.source = "local"
+    cfg.dataset.data_dir = str(data_dir)
+    cfg.model.depth, cfg.model.width = 3, 64
+    cfg.batch_size = 32
+    cfg.num_epochs = 8  # 256 steps
+    cfg.optim.learning_rate = 3e-3
+    cfg.ig_steps = 8
+    cfg.lam = lam
+    cfg.eval.every_epochs = 0  # evaluate once, after the last step
+    cfg.eval.batch_size = 128
+    cfg.eval.k = 3
+    cfg.final.rows = 0
+    cfg.checkpoint.every_steps = 0
+    cfg.log_every_steps = 64
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def pear_run(syn_dir, devices):
+    """λ = 0.5 on the synthetic data, 8-device data parallelism (shared by several tests)."""
+    return train.train_and_evaluate(syn_config(syn_dir, 0.5), None, mesh=runtime.make_mesh())
+
+
+def test_lambda_raises_grad_ig_rank_correlation(syn_dir, pear_run, devices):
+    plain = train.train_and_evaluate(syn_config(syn_dir, 0.0), None, mesh=runtime.make_mesh())
+    pear, base = pear_run["final_eval"], plain["final_eval"]
+    assert pear["agree/rank_correlation"] > base["agree/rank_correlation"] + 0.05, (pear, base)
+    assert pear["consensus"] < base["consensus"]
+    assert pear["accuracy"] > 0.85 and base["accuracy"] > 0.85
+    assert len(pear_run["train_losses"]) == 256 and all(np.isfinite(pear_run["train_losses"]))
+    assert "consensus" in pear and "agree/feature_agreement" in pear and "balanced_accuracy" in pear
+
+
+def _first_step(run, mesh):
+    step = train.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
+    rows = run.order.rows(0)
+    x = runtime.global_batch(mesh, run.data.x_train[rows])
+    y = runtime.global_batch(mesh, run.data.y_train[rows])
+    return step, x, y
+
+
+@pytest.mark.parametrize("lam", [0.5, 0.0])
+def test_trainer_loss_equals_kernel_loss(syn_dir, lam, devices):
+    mesh = train.auto_mesh(runtime.make_mesh())
+    cfg = syn_config(syn_dir, lam)
+    run = train.build(cfg, mesh)
+    step, x, y = _first_step(run, mesh)
+    params0 = jax.tree.map(np.array, run.params)  # the step donates its inputs
+    _, _, metrics = step(run.params, run.opt_state, x, y, run.rng, np.int32(0), run.baseline)
+    key = jax.random.fold_in(jax.random.wrap_key_data(run.rng), 0)
+    want, aux = loss_lib.pear_loss(
+        run.apply_fn, jax.tree.map(jnp.asarray, params0), jnp.asarray(np.asarray(x)), jnp.asarray(np.asarray(y)),
+        key, lam=lam, mu=cfg.mu, explainer_a="vanilla_gradient", explainer_b="integrated_gradients",
+        explainer_b_kwargs={"n_steps": 8, "baseline": jnp.asarray(run.data.x_train.mean(0))}, strength=0.2)
+    np.testing.assert_allclose(float(metrics["loss"]), float(want), rtol=2e-6)
+    np.testing.assert_allclose(float(metrics["ce"]), float(aux["ce"]), rtol=2e-6)
+    assert ("consensus" in metrics) == (lam > 0)
+
+
+def test_sharded_equals_unsharded_and_compiles_once(syn_dir, devices):
+    cfg = syn_config(syn_dir, 0.5)
+    out = {}
+    for n in (8, 1):
+        mesh = train.auto_mesh(runtime.make_mesh(devices=devices[:n]))
+        run = train.build(cfg, mesh)
+        step = train.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
+        params, opt = run.params, run.opt_state
+        for s in range(4):
+            rows = run.order.rows(s)
+            x = runtime.global_batch(mesh, run.data.x_train[rows])
+            y = runtime.global_batch(mesh, run.data.y_train[rows])
+            params, opt, _ = step(params, opt, x, y, run.rng, np.int32(s), run.baseline)
+        assert step._cache_size() == 1  # four different batches, one compilation
+        assert params["hidden_0"]["kernel"].sharding.is_fully_replicated
+        out[n] = jax.tree.map(np.asarray, params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), out[8], out[1])
+
+
+def test_bad_settings_are_named(syn_dir, devices):
+    mesh = runtime.make_mesh()
+    cfg = syn_config(syn_dir)
+    cfg.batch_size = 30
+    with pytest.raises(ValueError, match=r"config.batch_size=30 must be divisible by the mesh data axis \(8\)"):
+        train.build(cfg, mesh)
+    cfg = syn_config(syn_dir)
+    cfg.eval.k = 13
+    with pytest.raises(ValueError, match=r"config.eval.k=13 must be in \[1, 12\]"):
+        train.build(cfg, mesh)
+    cfg = syn_config(syn_dir)
+    cfg.lam = 1.5
+    with pytest.raises(ValueError, match=r"config.lam must be in \[0, 1\], got 1.5"):
+        train.build(cfg, mesh)
+    with pytest.raises(AttributeError, match="lamm"):
+        cfg.lamm = 0.5  # the config is locked: typos are rejected by name
+
+
+_CHILD = r"""
+import json, sys
+import jax
+jax.config.update("jax_num_cpu_devices", 4)
+from launch import runtime
+port, pid, cfg_json, workdir, out = sys.argv[1:]
+runtime.initialize_distributed(f"127.0.0.1:{port}", 2, int(pid))
+import ml_collections
+from pear_jax import train
+cfg = train.base_config("syn")
+cfg.update_from_flattened_dict(json.loads(cfg_json))
+summary = train.train_and_evaluate(cfg, workdir, mesh=runtime.make_mesh())
+assert len(jax.devices()) == 8 and len(jax.local_devices()) == 4
+json.dump({"losses": summary["train_losses"], "final_eval": summary["final_eval"]}, open(out, "w"))
+"""
+
+
+def _flat(cfg, prefix=""):
+    out = {}
+    for k, v in cfg.items():
+        if isinstance(v, ml_collections.ConfigDict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def test_two_processes_match_one_process(syn_dir, pear_run, tmp_path):
+    cfg = syn_config(syn_dir, 0.5)
+    # The first 64 steps of the 1-process run (a constant learning rate and an epoch order that
+    # depends only on (seed, epoch) make them the same steps); no eval, to keep compiles few.
+    cfg.num_epochs = 2
+    cfg.eval.every_epochs = -1
+    cfg.checkpoint.every_steps = 32  # exercise multi-process orbax saves too
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # 4 devices each, not 8
+    env["PYTHONPATH"] = str(REPO)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(port), str(i), json.dumps(_flat(cfg)), str(tmp_path / "wd"),
+             str(tmp_path / f"out{i}.json")],
+            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-4000:]
+    outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)]
+    assert len(outs[0]["losses"]) == 64
+    np.testing.assert_allclose(outs[0]["losses"], pear_run["train_losses"][:64], rtol=1e-4, atol=1e-6)
+    assert outs[0]["losses"] == outs[1]["losses"]
+    # Both processes took part in the same checkpoint saves; only process 0 wrote the run's files.
+    assert sorted(p.name for p in (tmp_path / "wd" / "checkpoints").iterdir()) == ["32", "64"]
+    assert (tmp_path / "wd" / "final_metrics.json").exists()
