@@ -1,7 +1,9 @@
-"""Vectorised resampling kernels: bootstrap over questions and over models, percentile intervals.
+"""Bootstrap over questions: per-question logs packed into flat arrays, one resampling draw,
+task means of a draw, and percentile intervals.
 
-Every kernel draws all its rounds in one jitted call (`lax.map` over rounds with a vmapped
-batch, so memory stays bounded), and is a pure function of arrays and static sizes.
+The kernels are pure functions of arrays; `factors.factor_scores` runs all rounds in one jitted
+call (`lax.map` over rounds in vmapped batches, so memory stays bounded). The bootstrap over
+models for correlations lives in `correlations.py`.
 """
 
 from __future__ import annotations
@@ -86,13 +88,15 @@ def pack_question_data(models: Sequence[str], columns: Sequence[str],
     for t, ((cols, ids, logs), off) in enumerate(zip(per_task, offsets)):
         n = len(ids)
         slot_task[off: off + n] = t
+        selections = []
+        for lg in logs:
+            pos = {d: i for i, d in enumerate(lg.doc_ids.tolist())}
+            selections.append(np.asarray([pos[d] for d in ids]))
         for k, (p, metric) in enumerate(cols):
             col_task.append(t)
             col_k.append(k)
             col_index.append(p)
-            for mi, lg in enumerate(logs):
-                pos = {d: i for i, d in enumerate(lg.doc_ids.tolist())}
-                sel = np.asarray([pos[d] for d in ids])
+            for mi, (lg, sel) in enumerate(zip(logs, selections)):
                 num[off: off + n, mi, k] = lg.values[metric][sel]
                 w = lg.weights[metric][sel]
                 if mi == 0:
