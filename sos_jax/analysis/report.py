@@ -94,7 +94,14 @@ def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: lis
     from sos_jax.judge import bt_leaderboard, read_judgments, style_vs_substance
 
     table = read_judgments(judgments, baseline=baseline) if isinstance(judgments, (str, Path)) else judgments
-    out: dict[str, Any] = {"source": str(getattr(table, "source", "") or judgments), "leaderboards": {}}
+    if not baseline:
+        recorded = sorted({b for b in np.asarray(table.baseline).tolist() if b})
+        if len(recorded) != 1:
+            raise ValueError(f"{table.source or 'judgments'}: name the judge baseline (config judge_baseline); "
+                             f"the judgments record {len(recorded)} baseline(s): {recorded[:5]}")
+        baseline = recorded[0]
+    out: dict[str, Any] = {"source": str(getattr(table, "source", "") or judgments), "baseline": baseline,
+                           "leaderboards": {}}
     for label, style in (("plain", False), ("style-controlled", True)):
         try:
             out["leaderboards"][label] = bt_leaderboard(table, baseline=baseline, style_control=style,

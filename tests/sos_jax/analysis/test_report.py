@@ -84,10 +84,10 @@ def test_judge_leaderboards_enter_the_report(tmp_path, anchors):
                 # game 1: baseline is A; game 2: the model is A.
                 label = ("B>A" if win else "A>B") if g == 1 else ("A>B" if win else "B>A")
                 games.append({"score": label})
-            lines.append(json.dumps({"question_id": f"q{q}", "model": m, "games": games}))
+            lines.append(json.dumps({"uid": f"q{q}", "model": m, "baseline": "base", "games": games}))
     jpath = tmp_path / "judgments.jsonl"
     jpath.write_text("\n".join(lines) + "\n")
-    a = analyze([anchors / "eleuther_wandb.csv"], tmp_path / "out", judgments=jpath, judge_baseline="base",
+    a = analyze([anchors / "eleuther_wandb.csv"], tmp_path / "out", judgments=jpath,  # baseline read from the rows
                 name_map=ANCHOR_NAME_MAP, judge_bootstrap=20, **FAST)
     assert a["judge"]["leaderboards"]["plain"]["baseline"] == "base"
     rows = [r for r in a["correlations"] if r["leaderboard"] == "judge BT (plain)"]
