@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from launch.runtime import atomic_write_text
 from sos_jax.judge.prompts import PROMPTS, judge_messages
@@ -48,6 +49,9 @@ class JudgeRunner:
 
     prompt: "arena_hard" or "multi_criteria". until/max_gen_toks: generation settings, greedy.
     count_tokens: token counter for the style features (default: regex word/punct tokens).
+    chat_template: render prompts with the LM's chat template (True), as plain system + user text
+    (False), or the template when the LM has one (None; each record notes which was used). write: whether this process writes the file (multi-host: process 0
+    writes; every process runs the same generation).
     """
 
     lm: GenerationLM
@@ -57,12 +61,30 @@ class JudgeRunner:
     until: tuple[str, ...] = ()
     batch_size: int = 16
     count_tokens: Callable[[str], int] | None = None
+    chat_template: bool | None = None
+    write: bool = True
 
     def __post_init__(self) -> None:
         if self.prompt not in PROMPTS:
             raise ValueError(f"prompt must be one of {sorted(PROMPTS)}, got {self.prompt!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        self._used_template: bool | None = None
+
+    def _render(self, messages: list[dict]) -> str:
+        """Returns the judge prompt text, falling back to plain text in auto mode if no template."""
+        if self.chat_template is not False:
+            try:
+                text = self.lm.apply_chat_template(messages)
+                self._used_template = True
+                return text
+            except ValueError as e:
+                if self.chat_template or "chat template" not in str(e):
+                    raise
+                if self._used_template is not False:
+                    logging.warning("judge LM has no chat template; using plain prompts (%s)", e)
+        self._used_template = False
+        return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
     def run(
         self,
@@ -105,7 +127,7 @@ class JudgeRunner:
             for qid, m, game in batch:
                 base_ans, model_ans = answers[baseline][qid], answers[m][qid]
                 ans_a, ans_b = (base_ans, model_ans) if game == 1 else (model_ans, base_ans)
-                text = self.lm.apply_chat_template(judge_messages(self.prompt, questions[qid], ans_a, ans_b))
+                text = self._render(judge_messages(self.prompt, questions[qid], ans_a, ans_b))
                 reqs.append((text, {"until": list(self.until), "max_gen_toks": self.max_gen_toks, "do_sample": False}))
                 metas.append((qid, m, game, ans_a, ans_b))
             outputs = self.lm.generate_until(reqs)
@@ -124,14 +146,75 @@ class JudgeRunner:
                     "score": label,
                     "judgment": out,
                     "malformed": label is None,
+                    "chat_template": self._used_template,
                     "style_a": style_features(ans_a, self.count_tokens),
                     "style_b": style_features(ans_b, self.count_tokens),
                 }
                 if self.prompt == "multi_criteria":
                     rec["criteria"] = parse_criteria(out, CRITERIA)
                 records.append(rec)
-            atomic_write_text(out_path, "".join(json.dumps(r) + "\n" for r in records))
+            if self.write:
+                atomic_write_text(out_path, "".join(json.dumps(r) + "\n" for r in records))
         return RunSummary(path=str(out_path), skipped=skipped, judged=len(todo), malformed=malformed)
+
+
+def run_judge(config: Any, workdir: str | Path, mesh: Any) -> RunSummary:
+    """Returns the summary of judging `config.answers` against `config.baseline` with `config.judge_model`.
+
+    Writes `<workdir>/judgments_<prompt>.jsonl` (resumable). With `config.questions` empty, judges
+    the small built-in demo set (`demo_inputs`), so the launcher runs offline with no flags.
+    """
+    from launch.runtime import is_main_process
+    from sos_jax.harness.models import load_engine
+    from sos_jax.judge.inputs import load_answers, load_questions
+
+    if config.questions:
+        questions = load_questions(config.questions)
+        if not config.answers:
+            raise ValueError("config.answers must name an answers file or directory when config.questions is set")
+        answers = load_answers(config.answers)
+    else:
+        questions, answers = demo_inputs()
+    if config.baseline not in answers:
+        raise ValueError(f"baseline {config.baseline!r} has no answers; answer files hold {sorted(answers)}")
+    lm = load_engine(config.judge_model, mesh, dtype=config.dtype)
+    runner = JudgeRunner(
+        lm,
+        prompt=config.prompt,
+        judge_name=config.judge_name or config.judge_model,
+        max_gen_toks=config.max_gen_toks,
+        until=tuple(config.until),
+        batch_size=config.batch_size,
+        chat_template=config.apply_chat_template,
+        write=is_main_process(),
+    )
+    out = Path(workdir) / f"judgments_{config.prompt}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    models = list(config.models) or None
+    return runner.run(questions, answers, baseline=config.baseline, out_path=out, models=models)
+
+
+def demo_inputs() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Returns a tiny built-in (questions, answers) set: a baseline and two models, three questions."""
+    questions = {
+        "demo-1": "What is the capital of France?",
+        "demo-2": "Give one tip for writing readable code.",
+        "demo-3": "Is it safe to mix bleach and ammonia?",
+    }
+    answers = {
+        "baseline": {
+            "demo-1": "Paris.",
+            "demo-2": "Use descriptive names.",
+            "demo-3": "No. Mixing them releases toxic chloramine gas.",
+        },
+        "verbose": {
+            "demo-1": "# Answer\n\nThe capital of **France** is **Paris**, its largest city.",
+            "demo-2": "## Tips\n- Use descriptive names\n- Keep functions short\n- Write tests",
+            "demo-3": "**No.** Bleach plus ammonia produces chloramine vapours, which harm the lungs.",
+        },
+        "terse": {"demo-1": "Lyon.", "demo-2": "Comments.", "demo-3": "Yes."},
+    }
+    return questions, answers
 
 
 def _read_records(path: Path) -> list[dict]:
@@ -154,4 +237,4 @@ def _read_records(path: Path) -> list[dict]:
     return records
 
 
-__all__ = ["GenerationLM", "JudgeRunner", "RunSummary"]
+__all__ = ["GenerationLM", "JudgeRunner", "RunSummary", "demo_inputs", "run_judge"]

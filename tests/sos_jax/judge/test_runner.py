@@ -121,3 +121,23 @@ def test_bad_inputs_are_reported(tmp_path):
     bad.write_text('{"question_id": "q1", "model": "long", "game": 1}\n{truncated\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl: line 2: not valid JSON"):
         JudgeRunner(FakeJudge()).run(QUESTIONS, ANSWERS, baseline="base", out_path=bad)
+
+
+class NoTemplateJudge(FakeJudge):
+    def apply_chat_template(self, messages):
+        raise ValueError("tokenizer of 'x' has no chat template (tokenizer_config.json 'chat_template')")
+
+
+def test_chat_template_auto_falls_back_and_records_it(tmp_path):
+    lm = NoTemplateJudge()
+    out = tmp_path / "p.jsonl"
+    JudgeRunner(lm, max_gen_toks=64).run({"q1": QUESTIONS["q1"]}, ANSWERS, baseline="base", out_path=out, models=["long"])
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [r["chat_template"] for r in recs] == [False, False] and recs[0]["score"] == "B>>A"
+    assert lm.requests[0].startswith("Please act as an impartial judge")
+    with pytest.raises(ValueError, match="no chat template"):
+        JudgeRunner(NoTemplateJudge(), max_gen_toks=64, chat_template=True).run(
+            {"q1": "x"}, ANSWERS, baseline="base", out_path=tmp_path / "q.jsonl", models=["long"])
+    JudgeRunner(FakeJudge(), max_gen_toks=64, write=False).run(
+        {"q1": "x"}, ANSWERS, baseline="base", out_path=tmp_path / "none.jsonl", models=["long"])
+    assert not (tmp_path / "none.jsonl").exists()

@@ -1,0 +1,46 @@
+"""Runs the local pairwise judge: `python -m launch.sos_judge [--config=configs/sos/judge.py] --workdir=DIR`.
+
+Judges every model's answers against the baseline's in both orders and writes
+`<workdir>/judgments_<prompt>.jsonl` (rerunning resumes). With no flags it judges a built-in demo
+set with a random built-in model, offline. Feed the output to
+`python -m launch.sos_analyze --judgments=<workdir>/judgments_arena_hard.jsonl`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from absl import app, flags
+from ml_collections import config_flags
+
+
+def _default_config() -> str:
+    here = Path(__file__).resolve().parent.parent / "configs" / "sos" / "judge.py"
+    return str(here if here.is_file() else Path("configs") / "sos" / "judge.py")
+
+
+_CONFIG = config_flags.DEFINE_config_file("config", default=_default_config(), help_string="Judge config file.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/sos_judge", "Output directory.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from launch import runtime
+    from sos_jax.judge.runner import run_judge
+
+    runtime.initialize_distributed()
+    config = _CONFIG.value
+    mesh = runtime.make_mesh(data=config.mesh.data, model=config.mesh.model)
+    summary = run_judge(config, _WORKDIR.value, mesh)
+    if runtime.is_main_process():
+        print(f"judged {summary.judged} games ({summary.malformed} malformed verdicts), "
+              f"skipped {summary.skipped} already done: {summary.path}", flush=True)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
