@@ -13,7 +13,16 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch.pear_train import default_config_path
+
+
+def default_config_path(name: str) -> str:
+    """Returns configs/pear/<name> next to this package, else relative to the working directory.
+
+    (Not imported from launch.pear_train: importing it would define its flags a second time.)
+    """
+    here = Path(__file__).resolve().parent.parent / "configs" / "pear" / name
+    return str(here if here.is_file() else Path("configs") / "pear" / name)
+
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=default_config_path("electricity.py"), help_string="PEAR config file (configs/pear/*.py)."

@@ -12,13 +12,13 @@ def get_config():
     config.model.depth = 2
     config.model.width = 16
     config.batch_size = 16
-    config.num_epochs = 3
+    config.num_epochs = 12  # 192 steps: long enough for the kill-and-resume test to land mid-run
     config.ig_steps = 8
     config.eval.batch_size = 64
     config.final.rows = 32
     config.eval.k = 3  # the tests write 4-feature data
     config.final.k = 3
-    config.checkpoint.every_steps = 4
+    config.checkpoint.every_steps = 5  # not a multiple of the 16 steps per epoch: mid-epoch saves
     config.checkpoint.keep = 2
     config.log_every_steps = 4
     return config
