@@ -315,7 +315,7 @@ class Leaderboard:
 def _quantile(x: np.ndarray, q: float) -> np.ndarray:
     """Returns per-column q-quantiles ignoring NaN (absent) and keeping +-inf (separated) rounds."""
     big = 1e12
-    y = np.clip(np.where(np.isnan(x), np.nan, x), -big, big)
+    y = np.clip(x, -big, big)  # NaN stays NaN
     with np.errstate(all="ignore"):
         out = np.nanpercentile(y, q, axis=0) if y.shape[0] else np.full(y.shape[1:], np.nan)
     out = np.where(out <= -big / 10, -np.inf, np.where(out >= big / 10, np.inf, out))

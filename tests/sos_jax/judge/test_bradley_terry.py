@@ -174,6 +174,16 @@ def test_bootstrap_rounds_sharded_over_mesh_match_single_device(devices):
     assert single.bootstrap_ratings.shape == (20, M)
 
 
+def test_resampling_whole_games_widens_cis_when_strong_verdicts_are_common():
+    """arena-hard-auto resamples the 3 rows of a strong verdict independently; whole games don't."""
+    battles = synthetic(seed=6, style=False, strong=0.6)
+    rows = fit_battles(battles, baseline="m0", n_bootstrap=20, seed=1)
+    games = fit_battles(battles, baseline="m0", n_bootstrap=20, seed=1, resample="battles")
+    np.testing.assert_allclose(games.rating, rows.rating)  # same point estimate
+    width = lambda lb: np.sort(lb.rating_ci_high - lb.rating_ci_low)[1:]  # noqa: E731  (drop the anchor)
+    assert np.median(width(games) / width(rows)) > 1.1
+
+
 def test_bootstrap_ci_covers_truth_at_nominal_rate():
     """200 simulated data sets of 3 models vs a baseline; 95% percentile CIs should cover ~95%."""
     reps, n, models = 200, 600, 4
