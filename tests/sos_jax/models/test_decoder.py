@@ -153,3 +153,21 @@ def test_bad_call_shapes_raise(loaded):
         model(tokens, tokens, jnp.ones((2, 4, 8), bool), cache=init_cache(cfg, 2, 8), cache_index=6)
     with pytest.raises(ValueError, match="batch >= 1 and max_len >= 1"):
         init_cache(cfg, 0, 8)
+
+
+def test_decode_steps_compile_once(loaded):
+    """A traced cache_index means every decode step of one shape reuses one compilation."""
+    _, model, cfg = loaded(0)
+    traces = []
+
+    @nnx.jit
+    def step(model, tokens, positions, mask, cache, index):
+        traces.append(1)
+        return model(tokens, positions, mask, cache=cache, cache_index=index)
+
+    cache = init_cache(cfg, 2, 8)
+    for t in range(4):
+        mask = jnp.broadcast_to(jnp.arange(8) <= t, (2, 1, 8))
+        _, cache = step(model, jnp.full((2, 1), t + 2, jnp.int32), jnp.full((2, 1), t, jnp.int32), mask, cache, jnp.int32(t))
+    assert len(traces) == 1
+    assert np.asarray(cache.key_positions)[0, :4].tolist() == [0, 1, 2, 3]
