@@ -39,7 +39,7 @@ def main(argv: list[str]) -> None:
         n_corr_bootstrap=c.n_corr_bootstrap, n_permutations=c.n_permutations, level=c.level,
         methods=tuple(c.methods), heatmap_method=c.heatmap_method, judge_baseline=c.judge_baseline,
         judge_bootstrap=c.judge_bootstrap, leaderboard_columns=c.leaderboard_columns, seed=c.seed,
-        write=is_main_process(), plots_enabled=c.plots,
+        write=is_main_process(), plots_enabled=c.plots, demo_models=c.demo_models,
     )
     logging.info("report in %s", FLAGS.workdir)
 

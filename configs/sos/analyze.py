@@ -21,6 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
     # Judge Bradley-Terry leaderboards: baseline model name and bootstrap rounds.
     c.judge_baseline = ""
     c.judge_bootstrap = 100
+    # No --results and no published anchor tables: how many tiny random models the harness demo runs.
+    c.demo_models = 4
     c.seed = 0
     c.plots = True
     return c

@@ -121,10 +121,10 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
             n_corr_bootstrap: int = 2000, n_permutations: int = 10000, level: float = 0.95,
             methods: Sequence[str] = METHODS, heatmap_method: str = "spearman", judge_baseline: str = "",
             judge_bootstrap: int = 100, leaderboard_columns: str | dict[str, Sequence[str]] = "primary",
-            seed: int = 0, write: bool = True, plots_enabled: bool = True) -> dict[str, Any]:
+            seed: int = 0, write: bool = True, plots_enabled: bool = True, demo_models: int = 4) -> dict[str, Any]:
     """Returns the analysis as a dict and writes `report.md`, `analysis.json` and plots to `workdir`.
 
-    With `results=None` it analyses `demo_inputs(workdir)`. `leaderboards` are CSV paths or
+    With `results=None` it analyses `demo_inputs(workdir, n_models=demo_models)`. `leaderboards` are CSV paths or
     `Leaderboard`s; `judgments` a judgments file for the judge's Bradley-Terry leaderboards (added
     to the correlation table); `name_map` a YAML/JSON/CSV path or dict. `leaderboard_columns`:
     "primary" (Arena-Hard `score`, LiveBench `average`, else the first column), "all", or a dict
@@ -134,7 +134,7 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
     workdir = Path(workdir)
     description = "user-supplied inputs"
     if results is None:
-        demo = demo_inputs(workdir)
+        demo = demo_inputs(workdir, n_models=demo_models)
         results, description = demo.results, demo.description
         leaderboards = list(leaderboards) or demo.leaderboards
         judgments = judgments if judgments is not None else demo.judgments

@@ -59,7 +59,7 @@ def test_launcher_writes_report(tmp_path, parsed_flags):
     parsed_flags([
         "sos_analyze", f"--results={tmp_path / 'runs'}", f"--leaderboards={tmp_path / 'lb.csv'}",
         f"--name_map={tmp_path / 'names.csv'}", f"--workdir={out}",
-        "--config=" + str(_config_file(tmp_path, n_bootstrap=300, n_corr_bootstrap=400, n_permutations=2000,
+        "--config=" + str(_config_file(tmp_path, n_bootstrap=300, n_corr_bootstrap=400, n_permutations=1000,
                                        normalization="zscore")),
     ])
     sos_analyze.main(["sos_analyze"])

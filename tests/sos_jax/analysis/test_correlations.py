@@ -8,7 +8,7 @@ from sos_jax.analysis.ingest import leaderboard_from_scores
 from sos_jax.analysis.names import NameMap
 
 # One setting for every call in the analysis tests, so the table kernel compiles once per bucket.
-KW = dict(n_boot=400, n_perm=2000)
+KW = dict(n_boot=400, n_perm=1000)
 RHO, N_COVER, REPS = 0.5, 30, 200
 SCIPY = {
     "pearson": lambda x, y: st.pearsonr(x, y).statistic,

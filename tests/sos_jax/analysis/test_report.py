@@ -9,7 +9,7 @@ from sos_jax.analysis.names import load_name_map
 from sos_jax.analysis.report import ANCHOR_NAME_MAP, analyze, demo_inputs
 
 # Same correlation sizes as test_correlations (one compiled kernel for the whole test session).
-FAST = dict(n_bootstrap=300, n_corr_bootstrap=400, n_permutations=2000)
+FAST = dict(n_bootstrap=300, n_corr_bootstrap=400, n_permutations=1000)
 
 
 @pytest.fixture(scope="module")
