@@ -94,3 +94,28 @@ def test_judge_leaderboards_enter_the_report(tmp_path, anchors):
     assert {r["target"] for r in rows} == {"WK", "IF", "SAFE", "overall"} and all(r["n"] == 6 for r in rows)
     assert "plots/bt_forest.png" in a["figures"]
     assert any("style-controlled" in n for n in a["notes"])  # no answer texts: reported, not faked
+
+
+def test_demo_falls_back_to_harness_results(tmp_path, monkeypatch):
+    """Without the anchor tables, the demo analyses what `sos_jax.harness.demo_results` returns."""
+    import sos_jax.harness
+    from sos_jax.analysis import report
+
+    calls = []
+
+    def fake_demo_results(workdir, n_models=4):
+        calls.append((workdir, n_models))
+        for m in range(n_models):
+            d = workdir / f"builtin__tiny__{m}"
+            d.mkdir(parents=True)
+            (d / "results_x.json").write_text(json.dumps({"model_name": f"builtin:tiny:{m}", "results": {
+                "xstest": {"acc,none": 0.4 + 0.1 * m, "acc_stderr,none": 0.05}}}))
+        return workdir
+
+    monkeypatch.setattr(report, "find_anchors", lambda start=None: None)
+    monkeypatch.setattr(sos_jax.harness, "demo_results", fake_demo_results)
+    a = analyze(None, tmp_path, demo_models=3, plots_enabled=False, **FAST)
+    assert calls == [(tmp_path / "demo_results", 3)]
+    assert a["inputs"]["description"].startswith("harness demo results (3 tiny random models)")
+    assert sorted(a["factor_scores"]["overall"]) == ["builtin:tiny:0", "builtin:tiny:1", "builtin:tiny:2"]
+    assert a["correlations"] == [] and (tmp_path / "report.md").is_file()
