@@ -28,6 +28,7 @@ flags.DEFINE_string("workdir", "sos_analysis", "Where report.md, analysis.json a
 
 
 def main(argv: list[str]) -> None:
+    """Runs `sos_jax.analysis.report.analyze` with the flags and config."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from sos_jax.analysis.report import analyze
@@ -45,6 +46,7 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
+    """Console entry point (`sos-analyze`)."""
     app.run(main)
 
 

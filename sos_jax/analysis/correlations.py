@@ -138,6 +138,7 @@ class Correlation:
     n_boot_undefined: int = 0
 
     def to_dict(self) -> dict:
+        """Returns the fields as a JSON-friendly dict (NaN becomes None)."""
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
 
 
@@ -219,6 +220,7 @@ class CorrelationRow:
     stats: dict[str, Correlation] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """Returns the row as a JSON-friendly dict."""
         return {"leaderboard": self.leaderboard, "column": self.column, "target": self.target,
                 "n": len(self.models), "models": self.models,
                 "stats": {m: c.to_dict() for m, c in self.stats.items()}}

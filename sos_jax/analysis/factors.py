@@ -84,6 +84,7 @@ class Benchmark:
     group_metric: str | None = None  # lm-eval group column used when subtasks are absent
 
     def normalized_weights(self) -> np.ndarray:
+        """Returns the subtask weights scaled to sum to 1 (equal when none are given)."""
         w = np.ones(len(self.metrics)) if self.weights is None else np.asarray(self.weights, float)
         if len(w) != len(self.metrics) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError(f"benchmark {self.name!r}: weights must be {len(self.metrics)} non-negative numbers")
@@ -339,6 +340,8 @@ class FactorScores:
         raise KeyError(f"no factor/benchmark {name!r}; have {self.factors + self.benchmarks + ['overall']}")
 
     def to_dict(self) -> dict:
+        """Returns the scores and intervals per model as a JSON-friendly dict (NaN becomes None)."""
+
         def rows(values, lo, hi, names):
             return {
                 m: {n: {"value": _f(values[i, j]), "ci": [_f(lo[i, j]), _f(hi[i, j])]} for j, n in enumerate(names)}

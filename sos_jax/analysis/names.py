@@ -134,6 +134,7 @@ class JoinReport:
     unmatched: dict[str, list[str]]  # source -> original names that did not join
 
     def to_dict(self) -> dict:
+        """Returns the report as a JSON-friendly dict."""
         return {"reference": self.reference, "joined": self.joined, "unmatched": self.unmatched}
 
 
