@@ -6,9 +6,10 @@ Output records (read back by `read_judgments`):
     {"question_id", "model", "baseline", "game", "judge", "prompt", "score", "criteria",
      "judgment", "malformed", "style_a", "style_b"}
 `score` is the parsed overall label or null (malformed, counted); `criteria` holds per-criterion
-labels for the multi-criteria prompt. Game 1 shows the baseline's answer as A, game 2 as B. The
-file is rewritten atomically after every batch, and a rerun skips every (question, model, game)
-already in it, so an interrupted run resumes where it stopped.
+labels for the multi-criteria prompt. Game 1 shows the baseline's answer as A, game 2 as B.
+Each batch is written atomically as its own part file in `<out>.parts/` (O(batch) I/O per batch);
+at the end the parts are merged into `<out>` atomically and removed. A rerun reads `<out>` and any
+parts left by an interrupted run and skips every (question, model, game) already judged.
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ class JudgeRunner:
             for qid in questions:
                 if qid not in answers[m]:
                     raise KeyError(f"no answer for model {m!r}, question_id {qid!r}")
-        records = _read_records(out_path)
+        parts_dir = out_path.with_name(out_path.name + ".parts")
+        parts = sorted(parts_dir.glob("*.jsonl")) if parts_dir.is_dir() else []
+        records = _read_records(out_path) + [r for part in parts for r in _read_records(part)]
         done = {(r["question_id"], r["model"], int(r["game"])) for r in records}
         todo = [
             (qid, m, game)
@@ -121,9 +124,10 @@ class JudgeRunner:
         ]
         skipped = len([k for k in done if k[1] in models and k[0] in questions])
         malformed = 0
+        next_part = 1 + max((int(p.stem) for p in parts if p.stem.isdigit()), default=0)
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            reqs, metas = [], []
+            reqs, metas, new = [], [], []
             for qid, m, game in batch:
                 base_ans, model_ans = answers[baseline][qid], answers[m][qid]
                 ans_a, ans_b = (base_ans, model_ans) if game == 1 else (model_ans, base_ans)
@@ -152,9 +156,16 @@ class JudgeRunner:
                 }
                 if self.prompt == "multi_criteria":
                     rec["criteria"] = parse_criteria(out, CRITERIA)
-                records.append(rec)
+                new.append(rec)
+            records.extend(new)
             if self.write:
-                atomic_write_text(out_path, "".join(json.dumps(r) + "\n" for r in records))
+                atomic_write_text(parts_dir / f"{next_part:06d}.jsonl", "".join(json.dumps(r) + "\n" for r in new))
+                next_part += 1
+        if self.write and (todo or parts):
+            atomic_write_text(out_path, "".join(json.dumps(r) + "\n" for r in records))
+            for part in sorted(parts_dir.glob("*.jsonl")):
+                part.unlink()
+            parts_dir.rmdir()
         return RunSummary(path=str(out_path), skipped=skipped, judged=len(todo), malformed=malformed)
 
 

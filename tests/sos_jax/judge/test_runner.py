@@ -85,8 +85,9 @@ def test_interrupted_run_resumes_without_repeating(tmp_path):
     runner = JudgeRunner(crashing, max_gen_toks=64, batch_size=4)
     with pytest.raises(RuntimeError, match="judge crashed"):
         runner.run(QUESTIONS, ANSWERS, baseline="base", out_path=out)
-    partial = [json.loads(l) for l in out.read_text().splitlines()]
-    assert len(partial) == 8  # two complete batches were written, atomically
+    parts = sorted((tmp_path / "j.jsonl.parts").glob("*.jsonl"))
+    assert not out.exists() and [p.name for p in parts] == ["000001.jsonl", "000002.jsonl"]
+    assert [len(p.read_text().splitlines()) for p in parts] == [4, 4]  # complete batches only
 
     lm = FakeJudge()
     summary = JudgeRunner(lm, max_gen_toks=64, batch_size=4).run(QUESTIONS, ANSWERS, baseline="base", out_path=out)
@@ -94,6 +95,7 @@ def test_interrupted_run_resumes_without_repeating(tmp_path):
     recs = [json.loads(l) for l in out.read_text().splitlines()]
     keys = [(r["question_id"], r["model"], r["game"]) for r in recs]
     assert len(keys) == len(set(keys)) == 12
+    assert not (tmp_path / "j.jsonl.parts").exists()  # merged into the output and removed
     again = JudgeRunner(FakeJudge(), max_gen_toks=64).run(QUESTIONS, ANSWERS, baseline="base", out_path=out)
     assert again.judged == 0 and again.skipped == 12
 
