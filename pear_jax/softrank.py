@@ -100,6 +100,9 @@ def isotonic_kl(y: jax.Array, w: jax.Array) -> jax.Array:
     Same scheme as `isotonic_l2`: each block's value is logsumexp(y_B) - logsumexp(w_B), whose
     Jacobian is a per-block softmax.
     """
+    # One of y, w is often a constant (log ranks); adding the other's zeros gives both the same
+    # batch axis under vmap, and with it the rows' sharding on an explicit mesh.
+    y, w = y + jnp.zeros_like(w), w + jnp.zeros_like(y)
     ids = _pav(lax.stop_gradient(y), lax.stop_gradient(w), "kl")
     return _block_logsumexp(y, ids) - _block_logsumexp(w, ids)
 

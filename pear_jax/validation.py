@@ -33,7 +33,13 @@ def check_matrix(name: str, x: Any) -> None:
 
 def check_finite(name: str, x: Any) -> None:
     """Raises if a concrete `x` holds NaN or infinity (no-op for traced values)."""
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(jnp.asarray(x)))):
+    if not is_concrete(x):
+        return
+    # Evaluate now even when called while tracing an outer jit over a closed-over concrete array;
+    # the reduction runs where the array lives (sharded arrays stay sharded).
+    with jax.ensure_compile_time_eval():
+        finite = bool(jnp.all(jnp.isfinite(jnp.asarray(x))))
+    if not finite:
         raise ValueError(f"{name} must be finite, but it contains NaN or infinity")
 
 
@@ -52,7 +58,8 @@ def check_target(target: Any, n: int, num_classes: int | None = None) -> None:
         raise ValueError(f"target must have shape (n,) = ({n},) to match x, got {shape}")
     if not jnp.issubdtype(jnp.result_type(target), jnp.integer):
         raise TypeError(f"target must hold integer class indices, got dtype {jnp.result_type(target)}")
-    if num_classes is not None and is_concrete(target) and n:
+    addressable = getattr(target, "is_fully_addressable", True)
+    if num_classes is not None and is_concrete(target) and addressable and n:
         t = np.asarray(target)
         if t.min() < 0 or t.max() >= num_classes:
             raise ValueError(
