@@ -21,21 +21,23 @@ from sos_jax.analysis.ingest import ModelResults
 
 @dataclass
 class QuestionData:
-    """Per-question values of every sample-backed task, flattened for resampling.
+    """Per-question values of every sample-backed task metric ("stream"), flattened for resampling.
 
-    Questions of task t occupy slots `task_offset[t] : task_offset[t] + task_size[t]`, in the same
-    order for every model, so one draw of slots resamples the same questions for all models. Column
-    j of the output is metric `col_k[j]` of task `col_task[j]`, i.e. task-metric column
-    `col_index[j]` of the factor inputs. Slots past the last task are padding (task id T).
+    Stream j (task-metric column `col_index[j]` of the factor inputs) occupies slots
+    `stream_offset[j] : stream_offset[j] + stream_size[j]`, questions in the same order for every
+    model. One uniform number per question of each task (`u_offset[j]` locates the stream's task in
+    that draw) picks the resampled question for all of the task's streams and all models, so the
+    bootstrap is paired across models and across metrics of the same questions (IFEval's four).
+    Slots past the last stream are padding (stream id J).
     """
 
-    num: np.ndarray  # [N, M, K] float32 numerators
-    den: np.ndarray  # [N, K] float32 denominators (shared by models)
-    slot_task: np.ndarray  # [N] int32
-    task_offset: np.ndarray  # [T] int32
-    task_size: np.ndarray  # [T] int32
-    col_task: np.ndarray  # [J] int32
-    col_k: np.ndarray  # [J] int32
+    num: np.ndarray  # [S, M] float32 numerators
+    den: np.ndarray  # [S] float32 denominators (shared by models)
+    slot_stream: np.ndarray  # [S] int32
+    stream_offset: np.ndarray  # [J] int32
+    stream_size: np.ndarray  # [J] int32
+    u_offset: np.ndarray  # [J] int32: where the stream's task starts in the per-question draw
+    n_questions: int  # questions over all tasks (length of the per-question draw, bucketed)
     col_index: np.ndarray  # [J] int32
     tasks: list[str]
 
@@ -70,65 +72,67 @@ def pack_question_data(models: Sequence[str], columns: Sequence[str],
             continue
         if any(len(lg.doc_ids) != len(common) for lg in logs):
             notes.append(f"task {task}: kept the {len(common)} questions every model answered")
-        ids = sorted(common)
         tasks.append(task)
-        per_task.append((cols, ids, logs))
+        per_task.append((task, cols, sorted(common), logs))
     if not tasks:
         return None
-    K = max(len(cols) for cols, _, _ in per_task)
-    sizes = [len(ids) for _, ids, _ in per_task]
-    n_total = sum(sizes)
-    N = _bucket(n_total)
+    n_streams = sum(len(cols) for _, cols, _, _ in per_task)
+    n_slots = sum(len(cols) * len(ids) for _, cols, ids, _ in per_task)
+    S = _bucket(n_slots)
     M = len(models)
-    num = np.zeros((N, M, K), np.float32)
-    den = np.zeros((N, K), np.float32)
-    slot_task = np.full(N, len(tasks), np.int32)
-    offsets = np.cumsum([0] + sizes[:-1]).astype(np.int32)
-    col_task, col_k, col_index = [], [], []
-    for t, ((cols, ids, logs), off) in enumerate(zip(per_task, offsets)):
+    num = np.zeros((S, M), np.float32)
+    den = np.ones(S, np.float32)
+    slot_stream = np.full(S, n_streams, np.int32)
+    stream_offset, stream_size, u_offset, col_index = [], [], [], []
+    off = u_off = 0
+    for task, cols, ids, logs in per_task:
         n = len(ids)
-        slot_task[off: off + n] = t
         selections = []
         for lg in logs:
             pos = {d: i for i, d in enumerate(lg.doc_ids.tolist())}
             selections.append(np.asarray([pos[d] for d in ids]))
-        for k, (p, metric) in enumerate(cols):
-            col_task.append(t)
-            col_k.append(k)
+        for p, metric in cols:
+            slot_stream[off: off + n] = len(stream_offset)
+            stream_offset.append(off)
+            stream_size.append(n)
+            u_offset.append(u_off)
             col_index.append(p)
             for mi, (lg, sel) in enumerate(zip(logs, selections)):
-                num[off: off + n, mi, k] = lg.values[metric][sel]
+                num[off: off + n, mi] = lg.values[metric][sel]
                 w = lg.weights[metric][sel]
                 if mi == 0:
-                    den[off: off + n, k] = w
-                elif not np.array_equal(den[off: off + n, k], w):
-                    raise ValueError(f"task {columns[cols[0][0]].partition('/')[0]}: metric {metric!r} has different per-question "
-                                     f"denominators across models; the logs are not of the same questions")
-    return QuestionData(num, den, slot_task, offsets, np.asarray(sizes, np.int32), np.asarray(col_task, np.int32),
-                        np.asarray(col_k, np.int32), np.asarray(col_index, np.int32), tasks)
+                    den[off: off + n] = w
+                elif not np.array_equal(den[off: off + n], w):
+                    raise ValueError(f"task {task}: metric {metric!r} has different per-question denominators "
+                                     f"across models; the logs are not of the same questions")
+            off += n
+        u_off += n
+    return QuestionData(num, den, slot_stream, np.asarray(stream_offset, np.int32), np.asarray(stream_size, np.int32),
+                        np.asarray(u_offset, np.int32), _bucket(u_off), np.asarray(col_index, np.int32), tasks)
 
 
-def question_means(num: jax.Array, den: jax.Array, slot_task: jax.Array, n_tasks: int,
-                   col_task: jax.Array, col_k: jax.Array, idx: jax.Array | None = None) -> jax.Array:
-    """Returns task-metric means [M, J] over the questions at slots `idx` (all slots by default)."""
+def question_means(num: jax.Array, den: jax.Array, slot_stream: jax.Array, n_streams: int,
+                   idx: jax.Array | None = None) -> jax.Array:
+    """Returns each stream's mean [M, J] over the questions at slots `idx` (all slots by default)."""
     g_num = num if idx is None else num[idx]
     g_den = den if idx is None else den[idx]
-    tasks = slot_task if idx is None else slot_task[idx]
-    s_num = jax.ops.segment_sum(g_num, tasks, num_segments=n_tasks + 1)  # [T+1, M, K]
-    s_den = jax.ops.segment_sum(g_den, tasks, num_segments=n_tasks + 1)  # [T+1, K]
-    means = s_num / s_den[:, None, :]
-    return means[col_task, :, col_k].T
+    s_num = jax.ops.segment_sum(g_num, slot_stream, num_segments=n_streams + 1)  # [J+1, M]
+    s_den = jax.ops.segment_sum(g_den, slot_stream, num_segments=n_streams + 1)  # [J+1]
+    return (s_num / s_den[:, None])[:n_streams].T
 
 
-def resample_slots(key: jax.Array, slot_task: jax.Array, task_offset: jax.Array, task_size: jax.Array) -> jax.Array:
-    """Returns one bootstrap draw of slots: each task's n questions redrawn n times with replacement."""
-    n_tasks = task_offset.shape[0]
-    t = jnp.minimum(slot_task, n_tasks - 1)
-    size = task_size[t]
-    u = jax.random.uniform(key, slot_task.shape)
-    pick = jnp.minimum(jnp.floor(u * size).astype(jnp.int32), size - 1)
+def resample_slots(key: jax.Array, slot_stream: jax.Array, stream_offset: jax.Array, stream_size: jax.Array,
+                   u_offset: jax.Array, n_questions: int) -> jax.Array:
+    """Returns one bootstrap draw of slots: each task's n questions redrawn n times with replacement,
+    the same draw for every metric (stream) of that task."""
+    n_streams = stream_offset.shape[0]
+    j = jnp.minimum(slot_stream, n_streams - 1)
+    size = stream_size[j]
+    u = jax.random.uniform(key, (n_questions,))
+    position = jnp.arange(slot_stream.shape[0]) - stream_offset[j]  # question index within the task
+    pick = jnp.minimum(jnp.floor(u[u_offset[j] + position] * size).astype(jnp.int32), size - 1)
     # Padding slots stay where they are (they map to the discarded segment).
-    return jnp.where(slot_task < n_tasks, task_offset[t] + pick, jnp.arange(slot_task.shape[0]))
+    return jnp.where(slot_stream < n_streams, stream_offset[j] + pick, jnp.arange(slot_stream.shape[0]))
 
 
 def percentile_interval(draws: jax.Array, level: float = 0.95, axis: int = 0) -> tuple[jax.Array, jax.Array]:

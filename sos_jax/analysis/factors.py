@@ -366,7 +366,7 @@ def _f(v) -> float | None:
 
 
 def _simulate_scores(key, x, noise_se, noise_group, n_groups, qd_arrays, col_bench, col_weight, bench_offset,
-                     bench_factor, *, n_factors, method, n_rounds, batch_size):
+                     bench_factor, *, n_factors, method, n_rounds, batch_size, n_questions=0):
     """Returns per-round (benchmarks, factors, overall) under question resampling and/or normal noise."""
 
     def one(k):
@@ -374,9 +374,9 @@ def _simulate_scores(key, x, noise_se, noise_group, n_groups, qd_arrays, col_ben
         eps = jax.random.normal(k_noise, (x.shape[0], n_groups), x.dtype)
         xd = x + noise_se * eps[:, noise_group]
         if qd_arrays is not None:
-            num, den, slot_task, task_offset, task_size, col_task, col_k, col_index = qd_arrays
-            idx = resample_slots(k_q, slot_task, task_offset, task_size)
-            xs = question_means(num, den, slot_task, task_offset.shape[0], col_task, col_k, idx)
+            num, den, slot_stream, stream_offset, stream_size, u_offset, col_index = qd_arrays
+            idx = resample_slots(k_q, slot_stream, stream_offset, stream_size, u_offset, n_questions)
+            xs = question_means(num, den, slot_stream, stream_offset.shape[0], idx)
             xd = xd.at[:, col_index].set(xs)
         return score_pipeline(xd, col_bench, col_weight, bench_offset, bench_factor, n_factors, method)
 
@@ -384,7 +384,8 @@ def _simulate_scores(key, x, noise_se, noise_group, n_groups, qd_arrays, col_ben
     return jax.lax.map(one, keys, batch_size=batch_size)
 
 
-_simulate_scores_jit = jax.jit(_simulate_scores, static_argnames=("n_groups", "n_factors", "n_rounds", "batch_size"))
+_simulate_scores_jit = jax.jit(_simulate_scores,
+                               static_argnames=("n_groups", "n_factors", "n_rounds", "batch_size", "n_questions"))
 _score_pipeline_jit = jax.jit(score_pipeline, static_argnames=("n_factors",))
 
 
@@ -408,8 +409,8 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
     qd = pack_question_data(inp.models, inp.columns, merged, notes) if use_samples else None
     x = inp.x.copy()
     if qd is not None:
-        full = np.asarray(question_means(jnp.asarray(qd.num), jnp.asarray(qd.den), jnp.asarray(qd.slot_task),
-                                         len(qd.tasks), jnp.asarray(qd.col_task), jnp.asarray(qd.col_k)))
+        full = np.asarray(question_means(jnp.asarray(qd.num), jnp.asarray(qd.den), jnp.asarray(qd.slot_stream),
+                                         len(qd.col_index)))
         diff = np.nanmax(np.abs(full - x[:, qd.col_index]))
         if diff > 1e-4:
             notes.append(f"per-question logs differ from reported metrics by up to {diff:.4f}; using the logs")
@@ -446,14 +447,15 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
     qd_arrays = None
     per_round = x.size * 4 * 8
     if qd is not None:
-        qd_arrays = tuple(jnp.asarray(a) for a in (qd.num, qd.den, qd.slot_task, qd.task_offset, qd.task_size,
-                                                   qd.col_task, qd.col_k, qd.col_index))
-        per_round += qd.num.nbytes * 3 + qd.slot_task.nbytes * 4
+        qd_arrays = tuple(jnp.asarray(a) for a in (qd.num, qd.den, qd.slot_stream, qd.stream_offset, qd.stream_size,
+                                                   qd.u_offset, qd.col_index))
+        per_round += qd.num.nbytes * 3 + qd.slot_stream.nbytes * 6 + qd.n_questions * 4
     batch = round_chunk(per_round, n_rounds=n_bootstrap)
     vb, fb, ob = _simulate_scores_jit(
         jax.random.key(seed), jnp.asarray(x, jnp.float32), jnp.asarray(noise_se, jnp.float32),
         jnp.asarray(noise_group), len(groups), qd_arrays, *pipe_args,
-        n_factors=F, method=jnp.int32(NORMALIZATIONS.index(normalization)), n_rounds=n_bootstrap, batch_size=batch)
+        n_factors=F, method=jnp.int32(NORMALIZATIONS.index(normalization)), n_rounds=n_bootstrap, batch_size=batch,
+        n_questions=0 if qd is None else qd.n_questions)
     (vl, vh), (fl, fh), (ol, oh) = (tuple(np.asarray(a, np.float64) for a in percentile_interval(d, level))
                                     for d in (vb, fb, ob))
     if qd is None:
