@@ -43,6 +43,9 @@ from sos_jax.judge.style import COVARIATES
 ELO_SCALE = 400.0
 ANCHOR_RATING = 1000.0
 _ELO_PER_LOGIT = ELO_SCALE / math.log(10.0)
+# Largest (battles x pairs) one-hot table; beyond it (many models, all pairs) the pair sums fall
+# back to a scatter, slower on CPU but without the memory.
+_PAIR_ONEHOT_MAX = 1 << 24
 
 
 def _bucket(n: int, minimum: int = 256) -> int:
@@ -70,7 +73,7 @@ def _fit_chunk(c, amat, aabs, pairs, y, s, style_free, *, max_iter: int):
     eye = jnp.eye(m + k, dtype=dtype)
     steps = 0.5 ** jnp.arange(8, dtype=dtype)
     step_tol = 1e-5 if dtype == jnp.float32 else 1e-9
-    pair_onehot = jax.nn.one_hot(pair_id, u, dtype=dtype) if n * u <= (1 << 24) else None
+    pair_onehot = jax.nn.one_hot(pair_id, u, dtype=dtype) if n * u <= _PAIR_ONEHOT_MAX else None
 
     def setup(cr):
         """One round: which models play, which are separated, which parameters are free."""
