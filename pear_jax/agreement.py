@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pear_jax import validation
+from pear_jax.loss import row_correlation
 
 METRICS = (
     "feature_agreement",
@@ -50,15 +51,6 @@ def _topk(a: jax.Array, k: int) -> jax.Array:
 def _members(indices: jax.Array, d: int) -> jax.Array:
     """(n, k) feature indices -> (n, d) membership mask."""
     return jnp.any(indices[..., :, None] == jnp.arange(d), axis=-2)
-
-
-def _correlation(a: jax.Array, b: jax.Array) -> jax.Array:
-    ac = a - jnp.mean(a, axis=-1, keepdims=True)
-    bc = b - jnp.mean(b, axis=-1, keepdims=True)
-    saa, sbb = jnp.sum(ac * ac, axis=-1), jnp.sum(bc * bc, axis=-1)
-    ok = (saa > 0) & (sbb > 0)
-    denom = jnp.sqrt(jnp.where(ok, saa, 1.0)) * jnp.sqrt(jnp.where(ok, sbb, 1.0))
-    return jnp.where(ok, jnp.sum(ac * bc, axis=-1) / denom, 0.0)
 
 
 def _average_ranks(v: jax.Array) -> jax.Array:
@@ -99,7 +91,7 @@ def _signed_rank_agreement(a, b, k):
 
 
 def _rank_correlation(a, b, k):
-    return _correlation(_average_ranks(jnp.abs(a)), _average_ranks(jnp.abs(b)))
+    return row_correlation(_average_ranks(jnp.abs(a)), _average_ranks(jnp.abs(b)))
 
 
 def _pairwise_rank_agreement(a, b, k):
@@ -109,7 +101,7 @@ def _pairwise_rank_agreement(a, b, k):
 
 
 def _pearson_correlation(a, b, k):
-    return _correlation(a, b)
+    return row_correlation(a, b)
 
 
 def _kendall_tau(a, b, k):

@@ -7,8 +7,9 @@ where A and B are two differentiable explainers evaluated for the true label y, 
 the Pearson correlation of soft ranks (Blondel et al., L2, strength 0.2) of the raw absolute
 attributions, and Pearson is on signed attributions, as in the reference (pear-xai 0.0.10).
 
-Constant rows: the reference divides by a zero norm and returns NaN. Here a row with zero variance
-(in either argument) has correlation 0 ("no linear relationship"), with zero gradient through the
+Constant rows: the reference divides by a zero norm and returns NaN. Here a row with no spread
+beyond float rounding (in either argument) has correlation 0 ("no linear relationship"), with zero
+gradient through the
 normalisation, so the loss and its gradient stay finite on constant rows and ties.
 """
 
@@ -25,18 +26,29 @@ from pear_jax import explainers, softrank, validation
 SOFT_RANK_STRENGTH = 0.2
 
 
-def _pearson_rows(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Returns the per-row Pearson correlation (last axis), 0 where either row is constant."""
+def _spread_is_real(centered: jax.Array, raw: jax.Array) -> jax.Array:
+    """True per row when the centred sum of squares exceeds what rounding alone leaves behind."""
+    d = raw.shape[-1]
+    tol = 8.0 * jnp.finfo(raw.dtype).eps * jax.lax.stop_gradient(jnp.max(jnp.abs(raw), axis=-1))
+    floor = jnp.maximum(d * tol * tol, jnp.finfo(raw.dtype).tiny)
+    return jnp.sum(centered * centered, axis=-1) > floor
+
+
+def row_correlation(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Returns the Pearson correlation along the last axis; 0 where either row is constant.
+
+    Unchecked kernel shared with `pear_jax.agreement`. "Constant" means a spread no larger than
+    float rounding of the row's values (so 1.5 repeated, whose float32 mean is not exactly 1.5,
+    is constant rather than a correlation of rounding noise).
+    """
     ac = a - jnp.mean(a, axis=-1, keepdims=True)
     bc = b - jnp.mean(b, axis=-1, keepdims=True)
-    saa = jnp.sum(ac * ac, axis=-1)
-    sbb = jnp.sum(bc * bc, axis=-1)
-    tiny = jnp.finfo(ac.dtype).tiny
-    ok = (saa > tiny) & (sbb > tiny)
+    ok = _spread_is_real(ac, a) & _spread_is_real(bc, b)
     # Double `where`: the unused branch must not see a zero under the square root, or its NaN
     # gradient leaks through the select.
-    inv = jax.lax.rsqrt(jnp.where(ok, saa, 1.0)) * jax.lax.rsqrt(jnp.where(ok, sbb, 1.0))
-    return jnp.where(ok, jnp.sum(ac * bc, axis=-1) * inv, 0.0)
+    saa = jnp.where(ok, jnp.sum(ac * ac, axis=-1), 1.0)
+    sbb = jnp.where(ok, jnp.sum(bc * bc, axis=-1), 1.0)
+    return jnp.where(ok, jnp.sum(ac * bc, axis=-1) * jax.lax.rsqrt(saa) * jax.lax.rsqrt(sbb), 0.0)
 
 
 def _check_pair(a: Any, b: Any) -> None:
@@ -53,13 +65,13 @@ def pearson(a: jax.Array, b: jax.Array) -> jax.Array:
     A constant row (zero variance in `a` or `b`) gets 0.
     """
     _check_pair(a, b)
-    return _pearson_rows(a, b)
+    return row_correlation(a, b)
 
 
 def _soft_spearman_rows(a: jax.Array, b: jax.Array, strength: float) -> jax.Array:
     ranks_a = softrank.soft_rank(jnp.abs(a), strength, "l2")
     ranks_b = softrank.soft_rank(jnp.abs(b), strength, "l2")
-    return _pearson_rows(ranks_a, ranks_b)
+    return row_correlation(ranks_a, ranks_b)
 
 
 def soft_spearman(a: jax.Array, b: jax.Array, *, strength: float = SOFT_RANK_STRENGTH) -> jax.Array:
@@ -74,7 +86,7 @@ def soft_spearman(a: jax.Array, b: jax.Array, *, strength: float = SOFT_RANK_STR
 
 def _consensus_rows(a: jax.Array, b: jax.Array, mu: float, strength: float) -> jax.Array:
     rank_term = (1.0 - _soft_spearman_rows(a, b, strength)) / 2.0
-    linear_term = (1.0 - _pearson_rows(a, b)) / 2.0
+    linear_term = (1.0 - row_correlation(a, b)) / 2.0
     return mu * rank_term + (1.0 - mu) * linear_term
 
 
