@@ -58,8 +58,7 @@ def check_target(target: Any, n: int, num_classes: int | None = None) -> None:
         raise ValueError(f"target must have shape (n,) = ({n},) to match x, got {shape}")
     if not jnp.issubdtype(jnp.result_type(target), jnp.integer):
         raise TypeError(f"target must hold integer class indices, got dtype {jnp.result_type(target)}")
-    addressable = getattr(target, "is_fully_addressable", True)
-    if num_classes is not None and is_concrete(target) and addressable and n:
+    if num_classes is not None and n and is_concrete(target) and getattr(target, "is_fully_addressable", True):
         t = np.asarray(target)
         if t.min() < 0 or t.max() >= num_classes:
             raise ValueError(
