@@ -40,13 +40,14 @@ def disagreement_heatmap(matrix: dict, path: str | os.PathLike) -> None:
     metrics = matrix["metrics"]
     cols = min(3, len(metrics))
     rows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False)
-    for ax, (metric, values) in zip(axes.flat, metrics.items()):
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 4.6 * rows), squeeze=False, layout="constrained")
+    for idx, (ax, (metric, values)) in enumerate(zip(axes.flat, metrics.items())):
         v = np.asarray(values, dtype=float)
         im = ax.imshow(v, vmin=min(0.0, np.nanmin(v)), vmax=1.0, cmap="viridis")
         ax.set_title(metric, fontsize=9)
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(names)), names, fontsize=7)
+        # Row labels only on the first column, so long explainer names never overlap a neighbour.
+        ax.set_yticks(range(len(names)), names if idx % cols == 0 else [], fontsize=7)
         for i in range(len(names)):
             for j in range(len(names)):
                 ax.text(j, i, f"{v[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
@@ -100,7 +101,7 @@ def write_tradeoff(rows: Sequence[dict], outdir: str | os.PathLike, *, title: st
     metrics = agreement_keys(rows) + ["consensus"]
     cols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.6 * nrows), squeeze=False, layout="constrained")
     for ax, m in zip(axes.flat, metrics):
         xs = [r[f"{m}_mean"] for r in rows]
         ys = [r["accuracy_mean"] for r in rows]
