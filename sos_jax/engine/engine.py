@@ -215,6 +215,9 @@ class Engine:
         for s, idxs in groups.items():
             max_ctx = self.max_length - s.max_gen_toks
             encoded = {i: self._encode_prompt(requests[i][0])[-max_ctx:] for i in idxs}
+            for i in idxs:
+                if not encoded[i]:
+                    raise ValueError(f"request {i}: context {requests[i][0]!r:.80} encodes to zero tokens; nothing to condition on")
             # Longest first, as lm-eval orders them, so the largest shapes run (and fail) first.
             order = sorted(idxs, key=lambda i: (-len(encoded[i]), requests[i][0]))
             for b in range(0, len(order), self.gen_batch_size):
@@ -226,9 +229,12 @@ class Engine:
     def _encode_prompt(self, text: str) -> list[int]:
         """Returns prompt tokens as lm-eval's `tok_batch_encode` makes them (no BOS if already there)."""
         bos = getattr(self.tokenizer, "bos_token", None)
+        kwargs = {}
         if bos and text.startswith(bos):
-            return list(self.tokenizer.encode(text, add_special_tokens=False))
-        return self._encoder.encode(text, add_special_tokens=self._encoder.add_bos_token)
+            kwargs["add_special_tokens"] = False
+        elif self._encoder.add_bos_token is not None:
+            kwargs["add_special_tokens"] = self._encoder.add_bos_token
+        return list(self.tokenizer.encode(text, **kwargs))
 
     def _generate_batch(self, prompts: list[list[int]], request_ids: list[int], s: GenerationSettings) -> list[np.ndarray]:
         """Returns the generated ids of each prompt; runs the decode loop in chunks between stop checks."""

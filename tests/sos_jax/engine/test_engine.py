@@ -125,6 +125,10 @@ def test_bad_inputs(engine):
         engine.generate_until([("a", {"max_gen_toks": 4096})])
     with pytest.raises(ValueError, match="request 0: unsupported gen_kwargs"):
         engine.generate_until([("a", {"beam_width": 3})])
+    with pytest.raises(ValueError, match="request 1: context '' encodes to zero tokens"):
+        engine.generate_until([("a", {}), ("", {})])
+    with pytest.raises(TypeError, match="request 0: expected a \\(context: str, gen_kwargs: dict\\) pair"):
+        engine.generate_until([("a",)])
 
 
 @pytest.mark.parametrize("family", FAMILIES)

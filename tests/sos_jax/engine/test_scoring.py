@@ -8,7 +8,14 @@ import numpy as np
 
 from sos_jax.engine.packing import pack_requests
 from sos_jax.engine.requests import ScoredPair
-from sos_jax.engine.scoring import prefix_tree_mask, score_packed_rows
+from sos_jax.engine.scoring import first_argmax, prefix_tree_mask, score_packed_rows
+
+
+def test_first_argmax_breaks_ties_like_argmax():
+    x = np.array([[1.0, 3.0, 3.0, -2.0], [0.0, 0.0, 0.0, 0.0], [-np.inf, -1.0, -np.inf, -1.0]], np.float32)
+    np.testing.assert_array_equal(np.asarray(first_argmax(jnp.asarray(x))), np.argmax(x, axis=-1))
+    y = np.random.default_rng(0).normal(size=(3, 5, 97)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(first_argmax(jnp.asarray(y))), np.argmax(y, axis=-1))
 
 
 def test_prefix_tree_mask():
