@@ -213,6 +213,24 @@ def test_sharded_batch_gives_same_numbers_and_compiles_once(devices, data):
     assert E._vanilla_gradient._cache_size() == before
 
 
+def test_chunked_forward_passes_match(devices, data, monkeypatch):
+    """Many-sample explainers evaluate the perturbed copies in chunks; same numbers, also sharded."""
+    x, y, _, base = data
+    params = _mlp_params(12)
+    key = jax.random.key(13)
+    want = {"lime": np.asarray(E.lime(relu_mlp, params, x, y, key, n_samples=48)),
+            "kernel_shap": np.asarray(E.kernel_shap(relu_mlp, params, x, y, None, baseline=base))}
+    monkeypatch.setattr(E, "_CHUNK_ROWS", 64)  # 4 samples of 16 rows per chunk
+    chunky = lambda p, z: relu_mlp(p, z)  # noqa: E731  (a new function: a fresh trace sees the patch)
+    mesh = runtime.make_mesh()
+    xs = jax.device_put(x, runtime.batch_sharding(mesh))
+    ys = jax.device_put(y, runtime.batch_sharding(mesh, 1))
+    for xx, yy in ((x, y), (xs, ys)):
+        np.testing.assert_allclose(E.lime(chunky, params, xx, yy, key, n_samples=48), want["lime"], atol=1e-5)
+        np.testing.assert_allclose(E.kernel_shap(chunky, params, xx, yy, None, baseline=base), want["kernel_shap"],
+                                   atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
