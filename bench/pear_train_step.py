@@ -58,7 +58,8 @@ from pear.disagreement_loss import DisagreementLoss
 
 x_all = torch.tensor(np.load(sys.argv[1]), dtype=torch.float32)
 y_all = torch.tensor(np.load(sys.argv[2]), dtype=torch.long)
-steps, batch = int(sys.argv[3]), 64
+steps, batch, threads = int(sys.argv[3]), 64, int(sys.argv[4])
+torch.set_num_threads(threads)
 torch.manual_seed(0)
 out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
 for lam in (0.0, 0.5):
@@ -190,11 +191,20 @@ def bench_peer(site: Path, data: data_lib.TabularData, steps: int, tmp: Path) ->
     np.save(tmp / "y.npy", data.y_train.astype(np.int64))
     env = dict(os.environ, PYTHONPATH=str(site))
     env.pop("XLA_FLAGS", None)
-    proc = subprocess.run([sys.executable, "-c", PEER, str(tmp / "x.npy"), str(tmp / "y.npy"), str(steps)],
-                          env=env, capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise RuntimeError(f"pear-xai peer failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    best = None
+    # torch's default thread count can lose badly to 1 thread on a busy machine: keep the
+    # faster of the two for the peer, so the comparison favours it.
+    for threads in sorted({1, os.cpu_count() or 1}):
+        proc = subprocess.run([sys.executable, "-c", PEER, str(tmp / "x.npy"), str(tmp / "y.npy"), str(steps),
+                               str(threads)], env=env, capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"pear-xai peer failed:\n{proc.stderr[-3000:]}")
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"peer  pear-xai with {threads} torch thread(s): λ=0 {res['ms_lam0']:.2f}, λ=0.5 {res['ms_lam05']:.2f} ms/step",
+              flush=True)
+        if best is None or res["ms_lam05"] < best["ms_lam05"]:
+            best = res
+    return best
 
 
 def main() -> None:
@@ -229,8 +239,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         peer = bench_peer(Path(args.peer_site), elec, args.peer_steps, Path(tmp))
-    print(f"peer  pear-xai (torch {peer['torch']}, {peer['threads']} threads): λ=0 {peer['ms_lam0']:.2f} ms/step, "
-          f"λ=0.5 {peer['ms_lam05']:.2f} ms/step", flush=True)
+    print(f"peer  pear-xai (torch {peer['torch']}, best: {peer['threads']} thread(s)): λ=0 {peer['ms_lam0']:.2f} "
+          f"ms/step, λ=0.5 {peer['ms_lam05']:.2f} ms/step", flush=True)
 
     peak_after = matmul_peak_gflops()
     print("fp32 matmul peak re-measured after our steps: best "
@@ -270,6 +280,7 @@ def main() -> None:
         "compile_s_lam0": round(ours[0.0]["compile_s"], 2),
         "california_seconds_per_epoch": round(epoch["seconds_per_epoch"], 3) if epoch else None,
         "devices": args.devices,
+        "peer_threads": peer["threads"],
     }))
 
 

@@ -34,7 +34,6 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -1,6 +1,7 @@
 """End-to-end test of `python -m launch.pear_sweep`: λ × seed cells, trade-off files, resumability."""
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -52,11 +53,10 @@ def test_sweep_writes_tradeoff_and_skips_finished_cells(tmp_path, tmp_path_facto
     # Rerun (in-process, same library call as the launcher): finished cells are skipped, so no
     # training happens and the cells' results are untouched.
     stamp = (workdir / "lam_0.5" / "seed_0" / "final_metrics.json").stat().st_mtime_ns
-    cfg = train.base_config("smoke")
-    spec_cfg = __import__("importlib.util").util.spec_from_file_location("smoke_cfg", SMOKE)
-    mod = __import__("importlib.util").util.module_from_spec(spec_cfg)
-    spec_cfg.loader.exec_module(mod)
-    cfg = mod.get_config()
+    spec = importlib.util.spec_from_file_location("smoke_cfg", SMOKE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = module.get_config()
     cfg.dataset.data_dir, cfg.num_epochs, cfg.final.rows = str(data), 2, 0
     rows2 = train.sweep(cfg, workdir, lams=(0.0, 0.5), seeds=(0,), mesh=runtime.make_mesh())
     assert (workdir / "lam_0.5" / "seed_0" / "final_metrics.json").stat().st_mtime_ns == stamp
