@@ -58,6 +58,7 @@ setup(
             "pear-sweep=launch.pear_sweep:run",
             "sos-eval=launch.sos_eval:run",
             "sos-analyze=launch.sos_analyze:run",
+            "sos-judge=launch.sos_judge:run",
             "tpu-pod=launch.tpu_pod:run",
         ]
     },
