@@ -10,10 +10,11 @@ ones.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterable
+
+import yaml
 
 from sos_jax.harness.data import local_path, SAMPLE_ROOT
 from sos_jax.tasks.registry import Task, get_task
@@ -130,7 +131,7 @@ def write_task_yamls(out_dir: str | os.PathLike, names: Iterable[str], data_root
             cfg["test_split"] = task.split
         cfg.update({"task": lm_name, "dataset_path": "json", "dataset_name": None,
                     "dataset_kwargs": {"data_files": files}})
-        # json is a subset of YAML: lm-eval's loader reads these files as they are.
-        (out_dir / f"{lm_name}.yaml").write_text(json.dumps(cfg, indent=1, ensure_ascii=False), encoding="utf-8")
+        text = yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 16)
+        (out_dir / f"{lm_name}.yaml").write_text(text, encoding="utf-8")
         mapping[name] = lm_name
     return mapping

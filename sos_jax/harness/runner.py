@@ -135,6 +135,8 @@ def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdi
     Only the main process writes; every process runs the same requests.
     """
     names = resolve(settings.tasks)
+    if not names:
+        raise ValueError("no tasks selected: pass task, group or tag names (e.g. 'sos', 'leaderboard,safety')")
     store = ModelResults(Path(workdir) / model_slug(model), writable=is_main_process())
     run_name = run_name or datetime.datetime.now().isoformat().replace(":", "-")
     loaded = {n: load_task_docs(get_task(n), settings.data_source, settings.data_dir, settings.limit) for n in names}
