@@ -82,9 +82,8 @@ def test_linear_model_kernel_shap_and_lime(data):
     sampled = E.kernel_shap(linear, lin, x, y, key, baseline=base, n_samples=16, exact_max_features=0)
     np.testing.assert_allclose(sampled, (x - base) * w_t, atol=1e-4)
     # LIME works in the keep/replace space: a linear model's coefficients are w * (x - baseline).
-    for penalty in ("ridge", "lasso"):
-        got = E.lime(linear, lin, x, y, key, penalty=penalty, alpha=0.0, baseline=base, n_samples=64)
-        np.testing.assert_allclose(got, (x - base) * w_t, atol=1e-4)
+    got = E.lime(linear, lin, x, y, key, penalty="ridge", alpha=0.0, baseline=base, n_samples=64)
+    np.testing.assert_allclose(got, (x - base) * w_t, atol=1e-4)
     got = E.lime(linear, lin, x, y, key)  # reference settings: zero baseline, lasso 1e-4
     np.testing.assert_allclose(got, x * w_t, atol=2e-3)
 

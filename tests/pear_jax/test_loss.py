@@ -123,12 +123,12 @@ def test_gradient_matches_finite_differences(batch):
         params = _params(dtype=np.float64)
         x64 = jnp.asarray(x, jnp.float64)
         key = jax.random.key(5)
-        for a_name, b_name in (("vanilla_gradient", "integrated_gradients"), ("gradient_x_input", "smoothgrad")):
-            f = jax.jit(lambda p: loss.pear_loss(mlp, p, x64, y, key, lam=1.0, explainer_a=a_name,
-                                                 explainer_b=b_name)[0])
-            grads = jax.grad(f)(params)
-            assert float(optax_norm(grads)) > 1e-3  # CE is off (lam=1): this is all consensus
-            check_grads(f, (params,), order=1, modes=("rev",), atol=1e-5, rtol=1e-4)
+        # The reference pair; the other explainers' parameter gradients are checked in test_explainers.
+        f = jax.jit(lambda p: loss.pear_loss(mlp, p, x64, y, key, lam=1.0, explainer_a="vanilla_gradient",
+                                             explainer_b="integrated_gradients")[0])
+        grads = jax.grad(f)(params)
+        assert float(optax_norm(grads)) > 1e-3  # CE is off (lam=1): this is all consensus
+        check_grads(f, (params,), order=1, modes=("rev",), atol=1e-5, rtol=1e-4)
 
 
 def optax_norm(tree):
@@ -140,11 +140,10 @@ def test_finite_on_constant_attributions(batch):
     params = _params()
     params["w1"] = jnp.zeros_like(params["w1"])  # input gradients vanish: constant (zero) rows
     relu_mlp = lambda p, z: jax.nn.relu(z @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]  # noqa: E731
-    for fn in (mlp, relu_mlp):
-        (value, aux), grads = jax.value_and_grad(
-            lambda p: loss.pear_loss(fn, p, x, y, None, lam=0.5), has_aux=True)(params)
-        assert np.isfinite(float(value)) and float(aux["consensus"]) == pytest.approx(0.5)
-        assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree.leaves(grads))
+    (value, aux), grads = jax.jit(jax.value_and_grad(
+        lambda p: loss.pear_loss(relu_mlp, p, x, y, None, lam=0.5), has_aux=True))(params)
+    assert np.isfinite(float(value)) and float(aux["consensus"]) == pytest.approx(0.5)
+    assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree.leaves(grads))
 
 
 def test_sharded_batch_gives_same_numbers(devices, batch):
