@@ -10,9 +10,9 @@ Ours: the six `pear_jax.explainers` plus `pear_jax.agreement.disagreement_matrix
 (median of --repeats runs); the first call's extra time is reported as compile_s. Peer: the same
 six Captum explainers as pear-xai builds them on a torch copy of the JAX weights, plus the
 reference's per-row numpy metrics, in the same process. Captum's LIME and KernelSHAP fit one
-model per row, which takes ~4.5 minutes for 500 rows on the shared 2-core box, so by default they
-(and the per-row reference metrics) are timed on the first 100 rows and scaled per row (printed);
-`--captum-rows 500` times the full path.
+model per row (about a minute for 500 rows on the shared 2-core box at moderate load, several when
+it is saturated); `--captum-rows N` times them (and the per-row reference metrics) on the first N
+rows only and scales per row, printing that it did. The default times the full path.
 
 Run: python bench/explainer_matrix.py            (last line: one JSON object)
 """
@@ -167,11 +167,11 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
-    # The full Captum path is ~4.5 min on the shared 2-core box (LIME ~0.4 s/row, KernelSHAP
-    # ~0.14 s/row), over the budget for a default run; --captum-rows 500 runs it in full.
-    parser.add_argument("--captum-rows", type=int, default=100,
+    # The full Captum path took 52 s here at moderate load, but up to ~4.5 min when the shared
+    # box was saturated (LIME ~0.4 s/row); --captum-rows N then times a subset, scaled per row.
+    parser.add_argument("--captum-rows", type=int, default=None,
                         help="time Captum's per-row LIME/KernelSHAP (and the per-row reference metrics) "
-                             "on this many rows and scale per row; 500 = the full path")
+                             "on only this many rows and scale per row (default: all rows)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -201,7 +201,7 @@ def main() -> None:
     import torch
 
     model = torch_model(params)
-    rows_for_sampled = min(args.captum_rows, args.rows)
+    rows_for_sampled = min(args.captum_rows or args.rows, args.rows)
     if rows_for_sampled < args.rows:
         print(f"captum: LIME and KernelSHAP timed on {rows_for_sampled} of {args.rows} rows and scaled per row",
               flush=True)
