@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from launch.runtime import DATA_AXIS, MODEL_AXIS, global_batch, process_slice, replicated
 from sos_jax.engine import generation
@@ -33,23 +33,13 @@ from sos_jax.engine.requests import (
     resolve_max_length,
 )
 from sos_jax.engine.scoring import score_packed_rows
+from sos_jax.models import cache_specs, init_cache, load_pretrained, load_tokenizer, shard_model
+from sos_jax.models.sharding import auto_axes
 
 log = logging.getLogger(__name__)
 
 # Prompts shorter than this share one compiled prefill shape.
 _MIN_PROMPT_LEN = 16
-
-
-def auto_axes(mesh: Mesh) -> Mesh:
-    """Returns `mesh` with every axis of type Auto.
-
-    `jax.make_mesh` gives Explicit axes in JAX 0.10, which make every op that mixes a
-    model-sharded weight with data-sharded activations (an embedding lookup, say) demand an
-    explicit output sharding. The engine lets XLA's propagation place intermediates instead.
-    """
-    if all(t == AxisType.Auto for t in mesh.axis_types):
-        return mesh
-    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
 class Engine:
@@ -78,8 +68,6 @@ class Engine:
         `gen_batch_size` prompts decode together; both round up to a multiple of the data axis.
         `gen_check_every` tokens are decoded between host checks of the stop strings.
         """
-        from sos_jax.models import shard_model
-
         if DATA_AXIS not in mesh.shape or MODEL_AXIS not in mesh.shape:
             raise ValueError(f"Engine needs a mesh with axes ({DATA_AXIS!r}, {MODEL_AXIS!r}), got {dict(mesh.shape)}")
         for name, value in (("batch_size", batch_size), ("gen_batch_size", gen_batch_size)):
@@ -124,8 +112,6 @@ class Engine:
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str, mesh: Mesh, *, dtype=jnp.float32, **kwargs: Any) -> "Engine":
         """Returns an engine for the checkpoint and tokenizer in one directory (or hub id)."""
-        from sos_jax.models import load_pretrained, load_tokenizer
-
         model, cfg = load_pretrained(path_or_hub_id, dtype=dtype, mesh=auto_axes(mesh))
         tokenizer = load_tokenizer(path_or_hub_id)
         kwargs.setdefault("model_name", str(path_or_hub_id))
@@ -291,14 +277,10 @@ class Engine:
         return generation.DecodeState(cache=self._cache_sharding(), out=rep, step=rep, done=rep, lengths=rep)
 
     def _cache_sharding(self) -> Any:
-        from sos_jax.models import cache_specs
-
         specs = cache_specs(self.cfg.num_kv_heads, model_axis_size=self.mesh.shape[MODEL_AXIS])
         return jax.tree.map(lambda s: NamedSharding(self.mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
 
     def _prefill_impl(self, state, tokens, lengths, keys, params, eos, *, slots, max_new, do_sample):
-        from sos_jax.models import init_cache
-
         self.num_compilations += 1
         batch = tokens.shape[0]
         cache = init_cache(self.cfg, batch, slots, self._cache_dtype)

@@ -70,13 +70,19 @@ def test_truncation_matches_lm_eval(llama_dir, single_mesh, hf_llama, hflm, monk
 
 
 def test_greedy_flag_is_true_for_the_models_own_continuation(engine):
-    ids = engine.generate_token_ids([("The river", {"max_gen_toks": 4})])[0]
-    cont = engine.tokenizer.decode(ids)
-    # Re-encoding may merge tokens differently, so score the exact ids through a matching string only
-    # when it round-trips.
-    if engine.tokenizer.encode("The river" + cont)[len(engine.tokenizer.encode("The river")):] == ids:
-        ll, greedy = engine.loglikelihood([("The river", cont)])[0]
-        assert greedy and ll < 0
+    tok = engine.tokenizer
+    context = "The river"
+    ids = engine.generate_token_ids([(context, {"max_gen_toks": 6})])[0]
+    ctx_ids = tok.encode(context)
+    # The longest prefix of the greedy ids whose text re-encodes to exactly those ids.
+    k = max(k for k in range(len(ids) + 1) if k == 0 or tok.encode(context + tok.decode(ids[:k]))[len(ctx_ids):] == ids[:k])
+    assert k >= 1
+    greedy_text = tok.decode(ids[:k])
+    (ll, greedy), (_, other) = engine.loglikelihood([(context, greedy_text), (context, greedy_text + " water")])
+    assert greedy and ll < 0
+    assert not other or tok.decode(engine.generate_token_ids([(context, {"max_gen_toks": k + 3})])[0]).startswith(
+        greedy_text + " water"
+    )
 
 
 def test_sharded_equals_unsharded(engine, sharded_engine):
