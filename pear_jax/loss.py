@@ -9,8 +9,8 @@ attributions, and Pearson is on signed attributions, as in the reference (pear-x
 
 Constant rows: the reference divides by a zero norm and returns NaN. Here a row with no spread
 beyond float rounding (in either argument) has correlation 0 ("no linear relationship"), with zero
-gradient through the
-normalisation, so the loss and its gradient stay finite on constant rows and ties.
+gradient through the normalisation, so the loss and its gradient stay finite on constant rows and
+ties.
 """
 
 from __future__ import annotations
