@@ -198,8 +198,6 @@ def main() -> None:
     print(f"ours: median {ours_s * 1e3:.1f} ms over {args.repeats} warm runs (min {min(warm) * 1e3:.1f} ms); "
           f"first call {first:.2f} s -> compile ~{compile_s:.2f} s", flush=True)
 
-    import torch
-
     model = torch_model(params)
     rows_for_sampled = min(args.captum_rows or args.rows, args.rows)
     if rows_for_sampled < args.rows:
