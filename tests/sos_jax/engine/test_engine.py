@@ -213,3 +213,14 @@ def test_chat_template(engine):
         assert "Be brief." in text and text.endswith("<assistant>")
     finally:
         tok.chat_template = None
+
+
+def test_bfloat16_engine_is_close_to_float32(llama_dir, single_mesh, engine):
+    import jax.numpy as jnp
+
+    bf16 = Engine.from_pretrained(str(llama_dir), single_mesh, dtype=jnp.bfloat16, gen_batch_size=4)
+    ref = engine.loglikelihood(REQUESTS)
+    got = bf16.loglikelihood(REQUESTS)
+    for (a, _), (b, _) in zip(got, ref):
+        assert np.isfinite(a) and abs(a - b) <= 0.05 * abs(b) + 0.1
+    assert len(bf16.generate_token_ids([("The river", {"max_gen_toks": 8})])[0]) == 8
