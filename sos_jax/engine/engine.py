@@ -248,7 +248,6 @@ class Engine:
             self._state, tokens_g, lengths_g, keys_g, params, eos,
             slots=prompt_len + max_new, max_new=max_new, do_sample=s.do_sample,
         )
-        texts = [""] * n
         stopped = np.zeros((rows,), bool)
         stopped[n:] = True
         while True:

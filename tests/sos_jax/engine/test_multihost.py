@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from sos_jax.engine import Engine
-
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LL_REQUESTS = [("The river", " flows"), ("The river", " is a city"), ("", "the first word"), ("Question: why?", " because")]
 GEN_REQUESTS = [("The river", {"max_gen_toks": 10}), ("Question:", {"max_gen_toks": 10, "until": ["\n"]})]
