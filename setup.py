@@ -37,6 +37,8 @@ TEST_REQUIRES = [
     "pytest-xdist",
     "torch==2.13.0",
     "lm-eval==0.4.13",
+    # lm-eval's hf backend imports accelerate at load time.
+    "accelerate",
     "captum",
     "scikit-learn",
     "immutabledict",
