@@ -18,16 +18,18 @@ from typing import Any, Iterator, Mapping
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
 MODEL_AXIS = "model"
 
 
-def make_mesh(data: int = -1, model: int = 1, devices: list | None = None) -> Mesh:
+def make_mesh(data: int = -1, model: int = 1, devices: list | None = None, explicit: bool = False) -> Mesh:
     """Returns a (data, model) mesh over `devices` (all devices by default).
 
-    `data=-1` takes every device not used by the model axis.
+    `data=-1` takes every device not used by the model axis. Axes are Auto (XLA propagates
+    shardings from the inputs, the usual jit + NamedSharding contract) unless `explicit`, which
+    gives JAX's sharding-in-types mode (`jax.make_mesh`'s default since 0.9).
     """
     devices = list(jax.devices() if devices is None else devices)
     if model < 1 or len(devices) % model:
@@ -38,9 +40,21 @@ def make_mesh(data: int = -1, model: int = 1, devices: list | None = None) -> Me
         raise ValueError(
             f"mesh data={data} x model={model} = {data * model} does not match {len(devices)} devices"
         )
+    axis_types = (AxisType.Explicit if explicit else AxisType.Auto,) * 2
     if devices == list(jax.devices()):
-        return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS))
-    return Mesh(np.asarray(devices).reshape(data, model), (DATA_AXIS, MODEL_AXIS))
+        return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS), axis_types=axis_types)
+    return Mesh(np.asarray(devices).reshape(data, model), (DATA_AXIS, MODEL_AXIS), axis_types=axis_types)
+
+
+def auto_axes(mesh: Mesh) -> Mesh:
+    """Returns `mesh` itself if all its axes are Auto, else the same devices and names with Auto axes.
+
+    Libraries call this on meshes they are handed, so a caller's Explicit-axes mesh (e.g. straight
+    from `jax.make_mesh`) cannot break reshapes and gathers over sharded dimensions.
+    """
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.sharding import AxisType, Mesh
+from jax.sharding import Mesh
 from ml_collections import config_dict
 
 from launch import runtime
@@ -199,7 +199,7 @@ def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, settin
             metrics.pop("consensus", None)  # not computed (NaN) at lam = 0
         return params, opt_state, metrics
 
-    mesh = auto_mesh(mesh)
+    mesh = runtime.auto_axes(mesh)
     rep = runtime.replicated(mesh)
     return jax.jit(
         step_fn,
@@ -246,7 +246,7 @@ def make_eval_step(apply_fn: Callable, settings: LossSettings, mesh: Mesh, k: in
             sums[f"agree/{name}"] = jnp.sum(jnp.where(mask, fn(a, b), 0.0))
         return sums
 
-    mesh = auto_mesh(mesh)
+    mesh = runtime.auto_axes(mesh)
     rep = runtime.replicated(mesh)
     bs1 = runtime.batch_sharding(mesh, 1)
     return jax.jit(eval_fn, in_shardings=(rep, runtime.batch_sharding(mesh, 2), bs1, bs1, rep, rep),
@@ -284,21 +284,9 @@ class Run:
         return self.config.num_epochs * self.order.steps_per_epoch
 
 
-def auto_mesh(mesh: Mesh) -> Mesh:
-    """Returns `mesh` with Auto axis types (same devices and names).
-
-    `jax.make_mesh` makes Explicit axes in JAX 0.10, under which the compiler rejects reshapes
-    that merge a sharded batch dimension (e.g. IG's (steps, n, d) -> (steps*n, d)). The PEAR step
-    is plain data parallelism, so letting XLA propagate shardings from the inputs is all we need.
-    """
-    if all(t == AxisType.Auto for t in mesh.axis_types):
-        return mesh
-    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
-
-
 def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularData | None = None) -> Run:
     """Returns a freshly initialised run: data, model, replicated params and optimizer state."""
-    mesh = auto_mesh(mesh)
+    mesh = runtime.auto_axes(mesh)
     settings = LossSettings.from_config(config)
     data = data if data is not None else data_lib.load_from_config(config.dataset)
     for field in ("eval", "final"):

@@ -34,7 +34,7 @@ from sos_jax.engine.requests import (
 )
 from sos_jax.engine.scoring import score_packed_rows
 from sos_jax.models import cache_specs, init_cache, load_pretrained, load_tokenizer, shard_model
-from sos_jax.models.sharding import auto_axes
+from launch.runtime import auto_axes
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from typing import Any
 
 import jax
 from flax import nnx
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from launch.runtime import auto_axes
 from sos_jax.models.cache import KVCache
 
 # (module name, parameter name) -> the mesh-axis placeholder per dim; "M" stands for the model axis.
@@ -99,13 +100,6 @@ def partition_specs(model_or_state: Any, *, model_axis: str = "model", model_axi
         lambda kp, x: spec_for(param_path(kp), tuple(x.shape), model_axis=model_axis, model_axis_size=model_axis_size),
         state,
     )
-
-
-def auto_axes(mesh: Mesh) -> Mesh:
-    """Returns `mesh` itself if all its axes are Auto, else the same devices/names with Auto axes."""
-    if all(t == AxisType.Auto for t in mesh.axis_types):
-        return mesh
-    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
 def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = "model") -> Any:

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import PartitionSpec as P
+from jax.sharding import AxisType, PartitionSpec as P
 
 from launch import runtime
 
@@ -17,6 +17,12 @@ def test_mesh_shapes(devices):
     assert dict(mesh.shape) == {"data": 8, "model": 1}
     mesh = runtime.make_mesh(data=4, model=2)
     assert dict(mesh.shape) == {"data": 4, "model": 2}
+    assert all(t == AxisType.Auto for t in mesh.axis_types)
+    explicit = runtime.make_mesh(data=4, model=2, explicit=True)
+    assert all(t == AxisType.Explicit for t in explicit.axis_types)
+    auto = runtime.auto_axes(explicit)
+    assert all(t == AxisType.Auto for t in auto.axis_types) and auto.devices.tolist() == explicit.devices.tolist()
+    assert runtime.auto_axes(mesh) is mesh
     with pytest.raises(ValueError, match="model axis size 3"):
         runtime.make_mesh(model=3)
     with pytest.raises(ValueError, match="does not match 8 devices"):

@@ -87,7 +87,7 @@ def _first_step(run, mesh):
 
 @pytest.mark.parametrize("lam", [0.5, 0.0])
 def test_trainer_loss_equals_kernel_loss(syn_dir, lam, devices):
-    mesh = train.auto_mesh(runtime.make_mesh())
+    mesh = runtime.auto_axes(runtime.make_mesh())
     cfg = syn_config(syn_dir, lam)
     run = train.build(cfg, mesh)
     step, x, y = _first_step(run, mesh)
@@ -107,7 +107,7 @@ def test_sharded_equals_unsharded_and_compiles_once(syn_dir, devices):
     cfg = syn_config(syn_dir, 0.5)
     out = {}
     for n in (8, 1):
-        mesh = train.auto_mesh(runtime.make_mesh(devices=devices[:n]))
+        mesh = runtime.auto_axes(runtime.make_mesh(devices=devices[:n]))
         run = train.build(cfg, mesh)
         step = train.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
         params, opt = run.params, run.opt_state

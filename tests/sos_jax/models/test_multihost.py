@@ -35,7 +35,7 @@ CHILD = textwrap.dedent(
     from jax.experimental import multihost_utils
     from launch.runtime import global_batch, make_mesh, process_slice
     from sos_jax.models import load_pretrained
-    from sos_jax.models.sharding import auto_axes
+    from launch.runtime import auto_axes
 
     mesh = auto_axes(make_mesh(data=4, model=2))
     model, cfg = load_pretrained(ckpt, mesh=mesh)

@@ -11,15 +11,16 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from launch.runtime import batch_sharding, make_mesh
 from sos_jax.models import cache_specs, init_cache, load_pretrained, partition_specs, shard_model
-from sos_jax.models.sharding import auto_axes, param_path, spec_for
+from launch.runtime import auto_axes
+from sos_jax.models.sharding import param_path, spec_for
 
 from .hf_reference import causal_mask, padded_batch
 
 
 @pytest.fixture(scope="module")
 def explicit_mesh(devices):
-    """What launch.runtime.make_mesh gives on JAX 0.10: Explicit axes."""
-    return make_mesh(data=4, model=2)
+    """A sharding-in-types mesh, as `jax.make_mesh` gives on JAX 0.10."""
+    return make_mesh(data=4, model=2, explicit=True)
 
 
 @pytest.fixture(scope="module")
