@@ -64,10 +64,8 @@ def settings_from_config(config: config_dict.ConfigDict):
 
 def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh: Any) -> dict[str, Any]:
     """Returns {model: lm-eval results} after running the configured suite; see the module docstring."""
-    import jax
-
     from launch.runtime import MetricWriter
-    from sos_jax.harness.models import load_engine, parse_models, resolve_model
+    from sos_jax.harness.models import enable_compilation_cache, load_engine, parse_models, resolve_model
     from sos_jax.harness.runner import run_suite
     from sos_jax.tasks.custom import register_custom
     from sos_jax.tasks.registry import resolve
@@ -85,8 +83,7 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
         if not m.startswith("builtin:"):
             resolve_model(m, cache_dir)
     if config.compilation_cache:
-        jax.config.update("jax_compilation_cache_dir", str(workdir / ".jax_cache"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        enable_compilation_cache(workdir / ".jax_cache")
     engine_kwargs = dict(config.engine)
     return run_suite(
         models, settings, workdir,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sos_jax.harness.models import load_engine
+from sos_jax.harness.models import enable_compilation_cache, load_engine
 from sos_jax.harness.runner import EvalSettings, run_suite
 
 # Random models never stop on their own: cap generation so the demo takes minutes, not hours.
@@ -35,6 +35,7 @@ def demo_results(workdir: str | os.PathLike, n_models: int = 4, mesh: Any = None
 
         mesh = make_mesh()
     workdir = Path(workdir)
+    enable_compilation_cache(workdir / ".jax_cache")
     models = [f"builtin:tiny:{seed}" for seed in range(n_models)]
     run_suite(models, demo_settings(), workdir, lambda m: load_engine(m, mesh, cache_dir=workdir / "models"))
     return workdir

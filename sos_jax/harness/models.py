@@ -59,6 +59,19 @@ def parse_models(models: str | Sequence[str] | None) -> list[str]:
     return [str(m) for m in models]
 
 
+def enable_compilation_cache(path: str | os.PathLike) -> None:
+    """Persists compiled programs under `path` (unless a cache is already configured).
+
+    Each model gets its own engine and so its own jitted functions; the persistent cache is what
+    lets the second and later models (and reruns) reuse the shapes the first one compiled.
+    """
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def load_engine(spec: str, mesh: Any, dtype: str = "float32", engine_kwargs: Mapping[str, Any] | None = None,
                 cache_dir: str | os.PathLike | None = None):
     """Returns a `sos_jax.engine.Engine` for `spec` on `mesh` (the runner's `LanguageModel`)."""
