@@ -210,6 +210,25 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yields (line number, record) for each non-blank line of a JSON-lines file.
+
+    A line that is not a JSON object raises ValueError naming the file and line.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: line {lineno}: not valid JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}: line {lineno}: expected a JSON object")
+            yield lineno, rec
+
+
 @contextlib.contextmanager
 def log_progress(name: str, total: int, unit: str = "items", every_s: float = 10.0) -> Iterator[Any]:
     """Yields `advance(n)`; logs rate and ETA for long work at most every `every_s` seconds."""

@@ -415,7 +415,6 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
         if diff > 1e-4:
             notes.append(f"per-question logs differ from reported metrics by up to {diff:.4f}; using the logs")
         x[:, qd.col_index] = full
-    M = len(inp.models)
     F = len(inp.factors)
     pipe_args = (jnp.asarray(inp.col_bench), jnp.asarray(inp.col_weight, jnp.float32),
                  jnp.asarray(inp.bench_offset, jnp.float32), jnp.asarray(inp.bench_factor))

@@ -24,6 +24,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from launch.runtime import read_jsonl
+
 # Metric keys in lm-eval results that are not scores.
 _NON_METRIC_KEYS = {"alias", "name", "sample_len", "samples", "sample_count", " "}
 _MISSING = {"", "n/a", "na", "nan", "none", "null", "-"}
@@ -192,17 +194,10 @@ def read_samples(path: str | Path, metrics: Iterable[str] | None = None) -> Samp
     """
     path = Path(path)
     records = []
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {i}: not JSON ({e.msg})") from None
-            if "doc_id" not in rec:
-                raise ValueError(f"{path}: line {i}: missing field 'doc_id'")
-            records.append((i, rec))
+    for i, rec in read_jsonl(path):
+        if "doc_id" not in rec:
+            raise ValueError(f"{path}: line {i}: missing field 'doc_id'")
+        records.append((i, rec))
     if not records:
         raise ValueError(f"{path}: no per-question records")
     filters = {rec.get("filter", "none") for _, rec in records}

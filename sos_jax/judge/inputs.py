@@ -10,23 +10,10 @@ first turn is used: Arena-Hard questions are single-turn.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{path}: line {lineno}: expected a JSON object")
-            yield lineno, rec
+from launch.runtime import read_jsonl
 
 
 def load_questions(path: str | Path) -> dict[str, str]:
@@ -35,7 +22,7 @@ def load_questions(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such questions file")
     out: dict[str, str] = {}
-    for lineno, rec in _records(path):
+    for lineno, rec in read_jsonl(path):
         qid = rec.get("question_id", rec.get("uid"))
         if qid is None:
             raise ValueError(f"{path}: line {lineno}, field 'question_id': missing (expected 'question_id' or 'uid')")
@@ -74,7 +61,7 @@ def load_answers(path: str | Path) -> dict[str, dict[str, str]]:
         raise FileNotFoundError(f"{path}: no such answers file or directory")
     out: dict[str, dict[str, str]] = {}
     for file in files:
-        for lineno, rec in _records(file):
+        for lineno, rec in read_jsonl(file):
             qid = rec.get("question_id", rec.get("uid"))
             model = rec.get("model_id", rec.get("model"))
             if qid is None or model is None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from launch.runtime import read_jsonl
 from sos_jax.judge.verdicts import CRITERIA, MISSING, parse_verdict, verdict_code
 
 STYLE_KEYS: tuple[str, ...] = ("token_len", "header_count", "list_count", "bold_count")
@@ -204,15 +204,7 @@ def judgments_from_records(records: Sequence[Mapping[str, Any]], source: str = "
 
 
 def _read_jsonl(path: Path) -> Judgments:
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {lineno}: not valid JSON ({e.msg})") from None
+    records = [rec for _, rec in read_jsonl(path)]
     return judgments_from_records(records, source=str(path))
 
 

@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from launch.runtime import atomic_write_text
+from launch.runtime import atomic_write_text, read_jsonl
 from sos_jax.judge.prompts import PROMPTS, judge_messages
 from sos_jax.judge.style import style_features
 from sos_jax.judge.verdicts import CRITERIA, parse_criteria, parse_verdict
@@ -233,18 +233,11 @@ def _read_records(path: Path) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {lineno}: not valid JSON ({e.msg}); cannot resume") from None
-            for key in ("question_id", "model", "game"):
-                if key not in rec:
-                    raise ValueError(f"{path}: line {lineno}: missing field {key!r}; cannot resume")
-            records.append(rec)
+    for lineno, rec in read_jsonl(path):
+        for key in ("question_id", "model", "game"):
+            if key not in rec:
+                raise ValueError(f"{path}: line {lineno}: missing field {key!r}; cannot resume")
+        records.append(rec)
     return records
 
 
