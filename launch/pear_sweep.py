@@ -13,27 +13,15 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-
-
-def default_config_path(name: str) -> str:
-    """Returns configs/pear/<name> next to this package, else relative to the working directory.
-
-    (Not imported from launch.pear_train: importing it would define its flags a second time.)
-    """
-    here = Path(__file__).resolve().parent.parent / "configs" / "pear" / name
-    return str(here if here.is_file() else Path("configs") / "pear" / name)
+from launch import common
 
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", default=default_config_path("electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
+    "config", default=common.config_path("pear", "electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default ./runs/pear_sweep_<dataset>).")
 _LAMS = flags.DEFINE_list("lams", ["0", "0.25", "0.5", "0.75", "1"], "λ values to sweep.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds per λ.")
-_MESH_MODEL = flags.DEFINE_integer("mesh_model", 1, "Size of the mesh 'model' axis; the rest is 'data'.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for multi-host runs.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
 
 
 def _parse(values, kind, flag):
@@ -49,14 +37,13 @@ def main(argv):
     lams, seeds = _parse(_LAMS.value, float, "lams"), _parse(_SEEDS.value, int, "seeds")
     from launch import runtime
 
-    runtime.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    mesh = common.start_processes_and_mesh()
     from pear_jax import train
 
     logging.getLogger("absl").setLevel(logging.WARNING)
     logging.getLogger().setLevel(logging.INFO)
     config = _CONFIG.value
     workdir = Path(_WORKDIR.value or Path("runs") / f"pear_sweep_{config.dataset.name}")
-    mesh = runtime.make_mesh(model=_MESH_MODEL.value)
     if runtime.is_main_process():
         print(f"PEAR sweep in {workdir.absolute()}: λ={list(lams)} × seeds={list(seeds)}\n"
               f"  TensorBoard: tensorboard --logdir {workdir}", flush=True)

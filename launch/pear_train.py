@@ -16,22 +16,13 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-
-def default_config_path(name: str) -> str:
-    """Returns configs/pear/<name> next to this package (a checkout or an editable install), else
-    relative to the working directory."""
-    here = Path(__file__).resolve().parent.parent / "configs" / "pear" / name
-    return str(here if here.is_file() else Path("configs") / "pear" / name)
+from launch import common
 
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", default=default_config_path("electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
+    "config", default=common.config_path("pear", "electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default ./runs/pear_<dataset>).")
-_MESH_MODEL = flags.DEFINE_integer("mesh_model", 1, "Size of the mesh 'model' axis; the rest is 'data'.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for multi-host runs.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
 
 
 def default_workdir(config) -> str:
@@ -44,14 +35,13 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from launch import runtime
 
-    runtime.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    mesh = common.start_processes_and_mesh()
     from pear_jax import train
 
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax's per-save INFO chatter
     logging.getLogger().setLevel(logging.INFO)
     config = _CONFIG.value
     workdir = Path(_WORKDIR.value or default_workdir(config))
-    mesh = runtime.make_mesh(model=_MESH_MODEL.value)
     writer = runtime.MetricWriter(workdir / "tb")
     if runtime.is_main_process():
         print(f"PEAR run in {workdir.absolute()}\n  TensorBoard: tensorboard --logdir {workdir / 'tb'}", flush=True)

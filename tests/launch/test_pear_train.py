@@ -160,9 +160,9 @@ def test_config_typos_are_rejected_by_name():
 
 
 def test_default_config_resolves_to_electricity():
-    from launch import pear_train
+    from launch import common
 
-    path = Path(pear_train.default_config_path("electricity.py"))
+    path = Path(common.config_path("pear", "electricity.py"))
     assert path.is_file() and path.name == "electricity.py"
     spec = importlib.util.spec_from_file_location("elec_cfg", path)
     module = importlib.util.module_from_spec(spec)
