@@ -160,7 +160,7 @@ def test_config_typos_are_rejected_by_name():
 
 
 def test_default_config_resolves_to_electricity():
-    from launch import common
+    from launch import common, pear_train
 
     path = Path(common.config_path("pear", "electricity.py"))
     assert path.is_file() and path.name == "electricity.py"
