@@ -6,8 +6,9 @@ results landed (./runs/sos_eval). Real scores need a real checkpoint and the hub
 `--config=configs/sos/full.py --model=<hf dir or hub id>`. `--models=a,b` or `--models=@file`
 evaluates several models one after another; `--tasks`, `--limit`, `--apply_chat_template` and
 `--config.<field>=` override the config. Rerunning skips tasks already complete for the same model
-and config. Multi-host: pass --coordinator_address/--num_processes/--process_id (or the JAX_*
-variables); every process runs the same command and process 0 writes.
+and config. `--mesh_model=N` shards each model over N devices (tensor parallel). Multi-host: pass
+--coordinator_address/--num_processes/--process_id (or the JAX_* variables); every process runs
+the same command and process 0 writes.
 """
 
 from __future__ import annotations
@@ -18,15 +19,11 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-
-def default_config_path(name: str) -> str:
-    """Returns configs/sos/<name> next to this package (a checkout or editable install), else relative."""
-    here = Path(__file__).resolve().parent.parent / "configs" / "sos" / name
-    return str(here if here.is_file() else Path("configs") / "sos" / name)
+from launch import common
 
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", default=default_config_path("default.py"), help_string="SOS-Bench config file (configs/sos/*.py)."
+    "config", default=common.config_path("sos", "default.py"), help_string="SOS-Bench config file (configs/sos/*.py)."
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default ./runs/sos_eval).")
 _MODEL = flags.DEFINE_string("model", None, "One model: HF directory, hub id, or builtin:<preset>[:seed].")
@@ -35,9 +32,6 @@ _TASKS = flags.DEFINE_string("tasks", None, "Task/group/tag names, comma-separat
 _LIMIT = flags.DEFINE_integer("limit", None, "Evaluate only the first N documents of each task.")
 _CHAT = flags.DEFINE_boolean("apply_chat_template", None, "Wrap prompts in the model's chat template.")
 _CUSTOM = flags.DEFINE_list("custom_tasks", None, "Extra .yaml/.py task files to register.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for multi-host runs.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (multi-host).")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (multi-host).")
 
 
 def main(argv):
@@ -45,7 +39,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from launch import runtime
 
-    runtime.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    mesh = common.start_processes_and_mesh()
     from sos_jax.harness.config import default_workdir, run_config
 
     logging.getLogger("absl").setLevel(logging.WARNING)
@@ -64,7 +58,6 @@ def main(argv):
     if _CUSTOM.value:
         config.custom_tasks = list(config.custom_tasks) + list(_CUSTOM.value)
     workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir()
-    mesh = runtime.make_mesh(data=config.mesh.data, model=config.mesh.model)
     results = run_config(config, workdir, mesh)
     if runtime.is_main_process():
         print(f"SOS-Bench results for {len(results)} model(s) in {workdir.absolute()}\n"

@@ -32,7 +32,6 @@ def base_config() -> config_dict.ConfigDict:
     c.max_gen_toks = 32                  # random models never emit EOS
     c.log_samples = True
     c.dtype = "float32"
-    c.mesh = config_dict.ConfigDict({"data": -1, "model": 1})
     c.engine = config_dict.ConfigDict({"max_batch_tokens": 8192, "gen_batch_size": 16})
     c.compilation_cache = True           # persist compiled shapes: later models and reruns reuse them
     c.tensorboard = True
