@@ -19,6 +19,8 @@ INSTALL_REQUIRES = [
     "transformers>=5",
     "huggingface_hub",
     "pyyaml",
+    # Custom YAML tasks render their templates in jinja2's sandbox.
+    "jinja2",
     "matplotlib",
     "scipy",
     # IFEval's checkers: offline Punkt sentence splitting and language detection.
