@@ -194,3 +194,34 @@ def test_bad_input_is_named():
         softrank.soft_rank(np.array([1.0, np.nan]), 1.0)
     with pytest.raises(ValueError, match="values"):
         softrank.soft_rank(np.zeros((2, 0)), 1.0)
+
+
+# ----------------------------------------------------------------------------- the two PAV paths
+
+
+@pytest.mark.parametrize("regularization", ["l2", "kl"])
+def test_long_rows_take_the_general_path_and_match_numpy(regularization):
+    d = softrank.SMALL_D + 9
+    x = np.random.default_rng(5).normal(size=(3, d))
+    x[0, 4] = x[0, 11]  # a tie
+    x[1, :6] = x[1, 6]  # a run of ties
+    values = np.abs(x) + 0.1 if regularization == "kl" else x
+    got = np.asarray(softrank.soft_rank(values.astype(np.float32), 0.5, regularization))
+    want = np.stack([_np_soft_rank(v, 0.5, regularization, False) for v in values])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=3e-5)
+    got = np.asarray(softrank.soft_sort(values.astype(np.float32), 0.5, regularization))
+    want = np.stack([_np_soft_sort(v, 0.5, regularization, False) for v in values])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=3e-5)
+
+
+@pytest.mark.parametrize("kind", ["l2", "kl"])
+def test_small_and_general_pav_pick_the_same_blocks(kind):
+    rng = np.random.default_rng(6)
+    for d in (1, 2, 3, 8):
+        y = rng.normal(size=(40, d)).astype(np.float32)
+        y[::4] = np.round(y[::4])  # ties
+        w = (np.log(np.arange(d, 0, -1)) * np.ones((40, 1))).astype(np.float32)
+        b = np.ones_like(y) if kind == "l2" else w
+        small = jax.vmap(lambda u, v: softrank._pav_small(u, v, kind))(y, b)
+        general = jax.vmap(lambda u, v: softrank._pav(u, v, kind))(y, b)
+        np.testing.assert_array_equal(small, general)
