@@ -24,9 +24,16 @@ def config_path(*parts: str) -> str:
     return str(here if here.is_file() else Path("configs").joinpath(*parts))
 
 
-def start_processes_and_mesh() -> Mesh:
-    """Starts jax.distributed when the flags or environment ask for it; returns the (data, model) mesh."""
+def start_processes() -> None:
+    """Starts jax.distributed when the flags or the environment ask for it."""
     from launch import runtime
 
     runtime.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+
+
+def start_processes_and_mesh() -> Mesh:
+    """Starts jax.distributed as `start_processes` does; returns the (data, `--mesh_model`) mesh."""
+    from launch import runtime
+
+    start_processes()
     return runtime.make_mesh(model=_MESH_MODEL.value)

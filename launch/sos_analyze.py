@@ -10,16 +10,15 @@ With no --results it analyses the demo inputs (the published SOS-Bench tables wh
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from absl import app, flags
 from ml_collections import config_flags
 
+from launch import common
 from launch.runtime import is_main_process
 
 FLAGS = flags.FLAGS
-_DEFAULT_CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "sos" / "analyze.py")
-config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG, "Analysis settings.", lock_config=True)
+config_flags.DEFINE_config_file("config", common.config_path("sos", "analyze.py"), "Analysis settings.", lock_config=True)
 flags.DEFINE_list("results", [], "lm-eval results JSON files/directories or wide CSV exports.")
 flags.DEFINE_list("leaderboards", [], "Leaderboard CSVs (Arena-Hard, LiveBench, or model + score columns).")
 flags.DEFINE_string("judgments", None, "Pairwise judgments (.jsonl or SOS multifactor .csv) for BT leaderboards.")

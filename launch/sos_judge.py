@@ -8,18 +8,13 @@ set with a random built-in model, offline. Feed the output to
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from absl import app, flags
 from ml_collections import config_flags
 
-
-def _default_config() -> str:
-    here = Path(__file__).resolve().parent.parent / "configs" / "sos" / "judge.py"
-    return str(here if here.is_file() else Path("configs") / "sos" / "judge.py")
+from launch import common
 
 
-_CONFIG = config_flags.DEFINE_config_file("config", default=_default_config(), help_string="Judge config file.")
+_CONFIG = config_flags.DEFINE_config_file("config", default=common.config_path("sos", "judge.py"), help_string="Judge config file.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/sos_judge", "Output directory.")
 
 
@@ -29,7 +24,7 @@ def main(argv):
     from launch import runtime
     from sos_jax.judge.runner import run_judge
 
-    runtime.initialize_distributed()
+    common.start_processes()
     config = _CONFIG.value
     mesh = runtime.make_mesh(data=config.mesh.data, model=config.mesh.model)
     summary = run_judge(config, _WORKDIR.value, mesh)

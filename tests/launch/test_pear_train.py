@@ -160,7 +160,9 @@ def test_config_typos_are_rejected_by_name():
 
 
 def test_default_config_resolves_to_electricity():
-    from launch import common, pear_train
+    # pear_train is imported in a child: importing it here would define its absl flags in this
+    # process, clashing with other launchers that tests import in-process.
+    from launch import common
 
     path = Path(common.config_path("pear", "electricity.py"))
     assert path.is_file() and path.name == "electricity.py"
@@ -169,5 +171,10 @@ def test_default_config_resolves_to_electricity():
     spec.loader.exec_module(module)
     cfg = module.get_config()
     assert cfg.dataset.name == "electricity" and cfg.dataset.source == "pear_wheel"
-    assert pear_train.default_workdir(cfg) == str(Path("runs") / "pear_electricity")
+    workdir = subprocess.run(
+        [sys.executable, "-c", f"from launch import pear_train; import runpy; "
+         f"cfg = runpy.run_path({str(path)!r})['get_config'](); print(pear_train.default_workdir(cfg))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert workdir == str(Path("runs") / "pear_electricity")
     assert module.get_config("noisy").dataset.noise
