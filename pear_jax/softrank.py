@@ -107,34 +107,31 @@ def _pav_small(a0: jax.Array, b0: jax.Array, kind: str) -> jax.Array:
     if d == 1:
         return jnp.zeros_like(a0, jnp.int32)
     merge = (lambda x, y: x + y) if kind == "l2" else jnp.logaddexp
-    end = jnp.full_like(a0[:1], d, jnp.int32)  # position d: no value, a free slot, an empty queue
-
-    def shift_in(head, arr):
-        return jnp.concatenate([head, arr[:-1]])
-
-    def shift_out(arr, tail):
-        return jnp.concatenate([arr[1:], tail])
-
-    def merged(arr, fill):
-        return jnp.concatenate([merge(arr[1:2], arr[:1]), arr[2:], fill])
 
     def step(_, state):
+        # One (6, d) carry, so a step is one fused kernel rather than one per array: the stack's
+        # pools (a, b) and block starts, and the queue's values (qa, qb) and positions (qi).
+        # Positions are small integers (<= d), exact in floating point; d marks a free slot or an
+        # empty queue entry.
         a, b, start, qa, qb, qi = state
         # Slot 1 is live when it holds a block start; pools are (sum, count) or (lse y, lse w).
         pool = (start[1] < d) & (_pool_value(a[1], b[1], kind) <= _pool_value(a[0], b[0], kind))
         push = ~pool & (qi[0] < d)
-        # Merging drops the top slot: the merged pool keeps the earlier block's start.
-        a = jnp.where(pool, merged(a, a[:1]), jnp.where(push, shift_in(qa[:1], a), a))
-        b = jnp.where(pool, merged(b, b[:1]), jnp.where(push, shift_in(qb[:1], b), b))
-        start = jnp.where(pool, shift_out(start, end), jnp.where(push, shift_in(qi[:1], start), start))
-        qa = jnp.where(push, shift_out(qa, qa[:1]), qa)
-        qb = jnp.where(push, shift_out(qb, qb[:1]), qb)
-        qi = jnp.where(push, shift_out(qi, end), qi)
-        return a, b, start, qa, qb, qi
+        end = jnp.full_like(a[:1], d)
+        # Merging drops the top slot (the merged pool keeps the earlier block's start); pushing
+        # moves the queue's head onto the stack.
+        merged = jnp.concatenate([merge(state[:2, 1:2], state[:2, :1]), state[:2, 2:], state[:2, :1]], axis=1)
+        stack_pooled = jnp.concatenate([merged, jnp.concatenate([start[1:], end])[None]])
+        stack_pushed = jnp.concatenate([state[3:, :1], state[:3, :-1]], axis=1)
+        queue_shifted = jnp.concatenate([state[3:, 1:], jnp.stack([qa[:1], qb[:1], end])], axis=1)
+        stack = jnp.where(pool, stack_pooled, jnp.where(push, stack_pushed, state[:3]))
+        queue = jnp.where(push, queue_shifted, state[3:])
+        return jnp.concatenate([stack, queue])
 
-    positions = jnp.arange(d, dtype=jnp.int32) + jnp.zeros_like(a0, jnp.int32)
-    init = (jnp.zeros_like(a0), jnp.zeros_like(b0), jnp.full_like(a0, d, jnp.int32), a0, b0, positions)
-    start = lax.fori_loop(0, 2 * d - 1, step, init)[2]
+    positions = jnp.arange(d, dtype=a0.dtype) + jnp.zeros_like(a0)
+    empty = jnp.full_like(a0, d)
+    init = jnp.stack([jnp.zeros_like(a0), jnp.zeros_like(b0), empty, a0, b0, positions])
+    start = lax.fori_loop(0, 2 * d - 1, step, init)[2].astype(jnp.int32)
     # Mark each live block's first position (free slots hold d and match none).
     first = jnp.any(start[:, None] == jnp.arange(d)[None, :], axis=0).astype(jnp.int32)
     return jnp.cumsum(first) - 1
