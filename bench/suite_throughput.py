@@ -13,9 +13,9 @@ Settings worth stating:
   string-equality fallback); ours uses the SOS-era scoring. They differ only for an answer that is
   string-equal to the gold but unparseable by sympy, which a random model does not produce.
 - lm-eval's batch size is `--lmeval_batch_size` (default 16; the reference used `auto`, which on
-  CPU probes huge batches first). Our engine decodes `--gen_batch_size` rows at a time (default
-  2): it pads every generation batch to that many rows and each prompt to a power of two, so its
-  default of 16 would spend 8x the prefill on the sample's 2-document MATH tasks.
+  CPU probes huge batches first). Our engine decodes up to `--gen_batch_size` rows at a time
+  (default 16, the engine's default); a batch has only the power of two of rows it needs, so the
+  sample's 2-document MATH tasks decode 2 rows.
 - GPQA: the reference's answer order comes from the global RNG state of the process that ran it
   (not reproducible); lm-eval here gets the same per-task `random.Random(0)` order as ours.
 - `metrics_equal`: every `<metric>,none` of every task within 1e-6 (lm-eval 0.4.13 also prints
@@ -170,9 +170,7 @@ def main() -> None:
     parser.add_argument("--max_gen_toks", type=int, default=64)
     parser.add_argument("--lmeval_batch_size", type=int, default=16)
     parser.add_argument("--preset", default="bench25m")
-    parser.add_argument("--gen_batch_size", type=int, default=2,
-                        help="engine rows decoded together; the sample has 2 docs per MATH task, and the "
-                             "engine pads every generation batch to this many rows")
+    parser.add_argument("--gen_batch_size", type=int, default=16, help="most engine rows decoded together")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 

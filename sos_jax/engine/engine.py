@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from launch.runtime import DATA_AXIS, MODEL_AXIS, global_batch, process_slice, replicated
 from sos_jax.engine import generation
-from sos_jax.engine.packing import next_power_of_two, pack_requests
+from sos_jax.engine.packing import bucket_length, next_power_of_two, pack_requests
 from sos_jax.engine.requests import (
     GenerationSettings,
     RequestEncoder,
@@ -40,6 +40,70 @@ log = logging.getLogger(__name__)
 
 # Prompts shorter than this share one compiled prefill shape.
 _MIN_PROMPT_LEN = 16
+# A generation batch has gen_batch_size / 8 .. gen_batch_size rows: powers of two in between.
+_GEN_ROW_BUCKETS = 8
+
+_traces = 0  # kernel traces (= compilations) in this process, all engines together
+
+
+def kernel_traces() -> int:
+    """Returns how many times any engine kernel has been traced (compiled) in this process."""
+    return _traces
+
+
+def _count_trace() -> None:
+    # Runs only while tracing, i.e. once per compiled shape.
+    global _traces
+    _traces += 1
+
+
+class _Kernels(NamedTuple):
+    """The jitted kernels of one (architecture, mesh); shared by every engine that matches."""
+
+    score: Any
+    prefill: Any
+    decode: Any
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
+    """Returns the jitted scoring, prefill and decode kernels for models of `graphdef` on `mesh`.
+
+    Cached on the (hashable) graph definition, config, cache dtype and mesh, so a second model of
+    the same architecture reuses the compiled code of the first instead of recompiling.
+    """
+    specs = cache_specs(cfg.num_kv_heads, model_axis_size=mesh.shape[MODEL_AXIS])
+    cache_sharding = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
+    rep = replicated(mesh)
+    # Small per-row arrays are replicated so every process can read them on a multi-host mesh.
+    state_sharding = generation.DecodeState(cache=cache_sharding, out=rep, step=rep, done=rep, lengths=rep)
+
+    def score(weights, *arrays):
+        _count_trace()
+        return score_packed_rows(nnx.merge(graphdef, weights), *arrays)
+
+    def prefill(weights, tokens, lengths, keys, params, eos, *, slots, max_new, do_sample):
+        _count_trace()
+        cache = init_cache(cfg, tokens.shape[0], slots, cache_dtype)
+        cache = jax.lax.with_sharding_constraint(cache, cache_sharding)
+        model = nnx.merge(graphdef, weights)
+        return generation.prefill(model, cache, tokens, lengths, keys, params, eos, max_new, do_sample)
+
+    def decode(weights, state, keys, params, eos, stop_step, *, prompt_len, do_sample):
+        _count_trace()
+        model = nnx.merge(graphdef, weights)
+        return generation.decode(model, state, prompt_len, stop_step, keys, params, eos, do_sample)
+
+    return _Kernels(
+        score=jax.jit(score, out_shardings=(rep, rep)),
+        prefill=jax.jit(
+            prefill, static_argnames=("slots", "max_new", "do_sample"), out_shardings=state_sharding
+        ),
+        decode=jax.jit(
+            decode, static_argnames=("prompt_len", "do_sample"), donate_argnames=("state",),
+            out_shardings=state_sharding,
+        ),
+    )
 
 
 class Engine:
@@ -65,7 +129,8 @@ class Engine:
         """Places `model` on `mesh` with the models' sharding rules and prepares the kernels.
 
         `batch_size` is packed rows per scoring step (default: `max_batch_tokens // row length`);
-        `gen_batch_size` prompts decode together; both round up to a multiple of the data axis.
+        up to `gen_batch_size` prompts decode together (a batch holds the power of two of rows it
+        needs, at least `gen_batch_size // 8`); both round up to a multiple of the data axis.
         `gen_check_every` tokens are decoded between host checks of the stop strings.
         """
         if DATA_AXIS not in mesh.shape or MODEL_AXIS not in mesh.shape:
@@ -95,19 +160,19 @@ class Engine:
         model = shard_model(model, mesh)
         self._graphdef, self._state = nnx.split(model)
         self._cache_dtype = getattr(model, "dtype", jnp.float32)
-        self.num_compilations = 0
         self.tokens_scored = 0  # real (non-padding) tokens run through the scorer, for throughput
-        out = replicated(mesh)
-        self._score = jax.jit(self._score_impl, out_shardings=(out, out))
-        self._prefill = jax.jit(
-            self._prefill_impl, static_argnames=("slots", "max_new", "do_sample"), out_shardings=self._state_sharding()
-        )
-        self._decode = jax.jit(
-            self._decode_impl,
-            static_argnames=("prompt_len", "do_sample"),
-            donate_argnames=("state",),
-            out_shardings=self._state_sharding(),
-        )
+        self._variants: set[tuple] = set()
+        self._kernels = _kernels(self._graphdef, self.cfg, self._cache_dtype, mesh)
+
+    @property
+    def num_compilations(self) -> int:
+        """Returns how many distinct compiled kernel shapes this engine has run.
+
+        The kernels are shared by every engine of the same architecture and mesh in the process,
+        so each shape compiles once per process (`kernel_traces()` counts those); this count is
+        what a run of this engine alone would compile.
+        """
+        return len(self._variants)
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str, mesh: Mesh, *, dtype=jnp.float32, **kwargs: Any) -> "Engine":
@@ -141,7 +206,8 @@ class Engine:
         for start, size in packed.batches:
             local = process_slice(size)
             rows = [a[start : start + size][local] for a in arrays]
-            pending.append((start, self._score(self._state, *self._rows(rows))))
+            self._variants.add(("score",) + tuple(a.shape for a in rows))
+            pending.append((start, self._kernels.score(self._state, *self._rows(rows))))
         results: list[tuple[float, bool] | None] = [None] * len(pairs)
         for start, (ll, greedy) in pending:
             ll, greedy = np.asarray(ll), np.asarray(greedy)
@@ -155,10 +221,6 @@ class Engine:
     def _rows(self, local_rows: Sequence[np.ndarray]) -> list[jax.Array]:
         """Returns global batch arrays (leading dim over `data`) from this process's rows of each."""
         return [global_batch(self.mesh, a) for a in local_rows]
-
-    def _score_impl(self, state, *arrays):
-        self.num_compilations += 1  # runs only while tracing, i.e. once per compiled shape
-        return score_packed_rows(nnx.merge(self._graphdef, state), *arrays)
 
     # ------------------------------------------------------------------ generation
 
@@ -224,8 +286,12 @@ class Engine:
 
     def _generate_batch(self, prompts: list[list[int]], request_ids: list[int], s: GenerationSettings) -> list[np.ndarray]:
         """Returns the generated ids of each prompt; runs the decode loop in chunks between stop checks."""
-        n, rows = len(prompts), self.gen_batch_size
-        prompt_len = next_power_of_two(max(len(p) for p in prompts), _MIN_PROMPT_LEN)
+        n = len(prompts)
+        # Only the rows needed, so a 2-prompt task does not pay for gen_batch_size rows of prefill;
+        # a power of two of at least gen_batch_size / 8 keeps it to four row shapes.
+        rows = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
+        rows = min(self.gen_batch_size, -(-rows // self._data_size) * self._data_size)
+        prompt_len = bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN)
         max_new = next_power_of_two(s.max_gen_toks)
         tokens = np.zeros((rows, prompt_len), np.int32)
         lengths = np.zeros((rows,), np.int32)
@@ -244,7 +310,8 @@ class Engine:
         eos = np.asarray(self.eos_token_ids or [-2], np.int32)
         local = process_slice(rows)
         tokens_g, lengths_g, keys_g = self._rows([tokens[local], lengths[local], seeds[local]])
-        state = self._prefill(
+        self._variants.add(("prefill", rows, prompt_len, max_new, s.do_sample))
+        state = self._kernels.prefill(
             self._state, tokens_g, lengths_g, keys_g, params, eos,
             slots=prompt_len + max_new, max_new=max_new, do_sample=s.do_sample,
         )
@@ -257,7 +324,8 @@ class Engine:
                 out = np.asarray(state.out)
                 return [out[r][out[r] != generation.NO_TOKEN] for r in range(n)]
             state = state._replace(done=global_batch(self.mesh, done, spec=P()))
-            state = self._decode(
+            self._variants.add(("decode", rows, prompt_len, max_new, s.do_sample))
+            state = self._kernels.decode(
                 self._state, state, keys_g, params, eos, np.int32(min(step + self.gen_check_every, s.max_gen_toks)),
                 prompt_len=prompt_len, do_sample=s.do_sample,
             )
@@ -269,28 +337,6 @@ class Engine:
     def _decode_tokens(self, row: np.ndarray) -> str:
         row = row[row != generation.NO_TOKEN]
         return self.tokenizer.decode(row.tolist(), skip_special_tokens=True)
-
-    def _state_sharding(self) -> generation.DecodeState:
-        # Small per-row arrays are replicated so every process can read them on a multi-host mesh.
-        rep = replicated(self.mesh)
-        return generation.DecodeState(cache=self._cache_sharding(), out=rep, step=rep, done=rep, lengths=rep)
-
-    def _cache_sharding(self) -> Any:
-        specs = cache_specs(self.cfg.num_kv_heads, model_axis_size=self.mesh.shape[MODEL_AXIS])
-        return jax.tree.map(lambda s: NamedSharding(self.mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
-
-    def _prefill_impl(self, state, tokens, lengths, keys, params, eos, *, slots, max_new, do_sample):
-        self.num_compilations += 1
-        batch = tokens.shape[0]
-        cache = init_cache(self.cfg, batch, slots, self._cache_dtype)
-        cache = jax.lax.with_sharding_constraint(cache, self._cache_sharding())
-        model = nnx.merge(self._graphdef, state)
-        return generation.prefill(model, cache, tokens, lengths, keys, params, eos, max_new, do_sample)
-
-    def _decode_impl(self, weights, state, keys, params, eos, stop_step, *, prompt_len, do_sample):
-        self.num_compilations += 1
-        model = nnx.merge(self._graphdef, weights)
-        return generation.decode(model, state, prompt_len, stop_step, keys, params, eos, do_sample)
 
     # ------------------------------------------------------------------ chat
 

@@ -4,9 +4,9 @@ Requests that share a (truncated) context form one group: the context's tokens a
 row, followed by every distinct continuation of it (minus its last token, which is never an
 input). Each continuation is a segment that sees the context and itself, never its siblings, so a
 context is computed once however many choices it has. Several groups share a row (first-fit
-decreasing); the attention mask is block-diagonal over groups. Row length, rows per batch,
-request slots per row and continuation length are rounded up to powers of two so a whole run
-compiles a handful of times.
+decreasing); the attention mask is block-diagonal over groups. Row length is bucketed (powers of
+two, quarter octaves above 512 tokens); rows per batch, request slots per row and continuation
+length are rounded up to powers of two, so a whole run compiles a handful of times.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from sos_jax.engine.requests import ScoredPair
 # short tasks then all compile one shape.
 MIN_ROW_LEN = 128
 MIN_CONT_LEN = 8
+# Lengths above this get quarter-octave buckets (see `bucket_length`).
+_FINE_BUCKETS_ABOVE = 512
 # First-fit looks at this many most recent open rows, so packing stays linear in the request count.
 _FIT_WINDOW = 64
 
@@ -30,6 +32,20 @@ def next_power_of_two(n: int, minimum: int = 1) -> int:
     """Returns the smallest power of two that is >= max(n, minimum)."""
     n = max(int(n), int(minimum), 1)
     return 1 << (n - 1).bit_length()
+
+
+def bucket_length(n: int, minimum: int = 1) -> int:
+    """Returns the sequence-length bucket for `n`: a power of two up to 512, then a quarter octave.
+
+    Long sequences cost compute quadratic in their padded length while compiles cost about the
+    same at any length, so above 512 each octave (p/2, p] has four buckets (e.g. 1280, 1536, 1792,
+    2048): padding stays under 25% for at most four compiled lengths per octave.
+    """
+    p = next_power_of_two(n, minimum)
+    if p <= _FINE_BUCKETS_ABOVE:
+        return p
+    step = p // 8
+    return -(-max(int(n), int(minimum)) // step) * step
 
 
 @dataclass
@@ -99,7 +115,7 @@ def pack_requests(
 ) -> PackedRows:
     """Returns `pairs` packed into rows, with the batch schedule that covers them.
 
-    Row length is the power of two covering the longest group (a group longer than the model's
+    Row length is the `bucket_length` covering the longest group (a group longer than the model's
     `max_length` rounded up is split, each part repeating the context). Rows per batch is
     `batch_rows`, else `max_batch_tokens // row_len`, rounded up to a multiple of `rows_multiple`
     (the mesh's data-parallel size); the last batch may be a smaller power of two.
@@ -108,7 +124,7 @@ def pack_requests(
         raise ValueError("no requests to pack")
     cap = next_power_of_two(max_length, MIN_ROW_LEN)
     pieces = _pieces(pairs, cap)
-    row_len = next_power_of_two(max(p.length for p in pieces), MIN_ROW_LEN)
+    row_len = bucket_length(max(p.length for p in pieces), MIN_ROW_LEN)
     # Longest first: first-fit decreasing packs tightly, and the largest shapes fail first.
     pieces.sort(key=lambda p: (-p.length, p.context))
 
@@ -141,7 +157,8 @@ def pack_requests(
     num_rows = start
     # Floors tied to the row length keep these buckets from varying between similar calls.
     slots = next_power_of_two(max(sum(len(p.continuations) for p in row) for row in rows), row_len // 8)
-    cont_len = next_power_of_two(max(len(c) for p in pieces for c in p.continuations), MIN_CONT_LEN)
+    longest_cont = max(len(c) for p in pieces for c in p.continuations)
+    cont_len = next_power_of_two(longest_cont, max(MIN_CONT_LEN, row_len // 16))
 
     tokens = np.zeros((num_rows, row_len), np.int32)
     positions = np.zeros((num_rows, row_len), np.int32)

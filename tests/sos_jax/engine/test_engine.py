@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sos_jax.engine import Engine
+from sos_jax.engine import Engine, kernel_traces
 from sos_jax.engine.requests import RequestEncoder, encode_loglikelihood_requests
 
 FAMILIES = ["llama", "mistral", "qwen2", "gpt2", "gpt_neox"]
@@ -118,6 +118,40 @@ def test_compilations_are_bounded(llama_dir, single_mesh):
     engine.generate_until([("b c", {"max_gen_toks": 6, "until": ["x"]})])
     gen_compiles = engine.num_compilations - first
     assert gen_compiles <= 3  # one prefill and one decode shape (+1 slack for bucket growth)
+
+
+def test_second_model_reuses_compiled_kernels(llama_dir, make_tiny_hf_model, single_mesh):
+    from transformers import AutoModelForCausalLM
+
+    first = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=4)
+    gen = [("The river", {"max_gen_toks": 6}), ("a", {"max_gen_toks": 6})]
+    first.loglikelihood(REQUESTS)
+    first.generate_token_ids(gen)
+    traces = kernel_traces()
+    # Same architecture, other weights: the weights are kernel arguments, so nothing recompiles.
+    other_dir = make_tiny_hf_model("llama", seed=1)
+    second = Engine.from_pretrained(str(other_dir), single_mesh, gen_batch_size=4)
+    got = second.loglikelihood(REQUESTS)
+    ids = second.generate_token_ids(gen)
+    assert kernel_traces() == traces
+    assert second.num_compilations == first.num_compilations >= 3  # score, prefill, decode
+    hf = AutoModelForCausalLM.from_pretrained(str(other_dir), dtype=torch.float32).eval()
+    assert_close(got, torch_loglikelihoods(hf, second.tokenizer, REQUESTS, second.max_length))
+    enc = second.tokenizer("The river", return_tensors="pt")
+    with torch.no_grad():
+        ref = hf.generate(**enc, max_new_tokens=6, do_sample=False, pad_token_id=second.tokenizer.pad_token_id)
+    assert ids[0] == ref[0, enc.input_ids.shape[1]:].tolist()
+
+
+def test_generation_rows_follow_the_prompt_count(engine, single_mesh, llama_dir):
+    wide = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=16)
+    prompts = [("The river", {"max_gen_toks": 5}), ("a b", {"max_gen_toks": 5}), ("c", {"max_gen_toks": 5})]
+    # 3 prompts decode in a 4-row batch, not 16, with the same tokens as a 4-row engine.
+    assert wide.generate_token_ids(prompts) == engine.generate_token_ids(prompts)
+    assert {v[1] for v in wide._variants if v[0] in ("prefill", "decode")} == {4}
+    # One prompt: the smallest row bucket, 16 // 8 = 2 rows.
+    assert wide.generate_token_ids(prompts[:1]) == engine.generate_token_ids(prompts[:1])
+    assert {v[1] for v in wide._variants if v[0] in ("prefill", "decode")} == {2, 4}
 
 
 def test_bad_inputs(engine):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sos_jax.engine.packing import MIN_ROW_LEN, next_power_of_two, pack_requests
+from sos_jax.engine.packing import MIN_ROW_LEN, bucket_length, next_power_of_two, pack_requests
 from sos_jax.engine.requests import ScoredPair
 
 
@@ -16,6 +16,15 @@ def P(ctx, cont):
 def test_next_power_of_two():
     assert [next_power_of_two(n) for n in (0, 1, 2, 3, 4, 5, 129)] == [1, 1, 2, 4, 4, 8, 256]
     assert next_power_of_two(3, minimum=16) == 16
+
+
+def test_bucket_length():
+    # Powers of two up to 512, then four buckets per octave.
+    assert [bucket_length(n, 128) for n in (1, 129, 512, 513, 700, 1025, 1170, 1537, 2048)] == [
+        128, 256, 512, 640, 768, 1280, 1280, 1792, 2048]
+    lengths = {bucket_length(n) for n in range(513, 4097)}
+    assert lengths == {640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096}
+    assert all(n <= bucket_length(n) < 1.25 * n + 1 for n in range(513, 4097))
 
 
 def test_shared_context_is_laid_out_once():
