@@ -37,6 +37,12 @@ from pear_jax import data as data_lib
 from pear_jax import models
 from pear_jax.checkpoint import Checkpoints
 
+# Steps dispatched ahead of the host. XLA's CPU client can deadlock a multi-device step's
+# all-reduce when dozens of steps are queued and the device threads fall behind (seen with 8 host
+# devices on 2 loaded cores); a few steps of lead keep accelerators busy just as well.
+_MAX_INFLIGHT_STEPS = 8
+
+
 # ----------------------------------------------------------------------------- config
 
 
@@ -491,7 +497,9 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
             pending.append((done, metrics))
             advance(1)
             if done % config.log_every_steps == 0 or done == total:
-                flush_pending()  # the only host sync in the loop
+                flush_pending()  # the host sync that logs
+            elif len(pending) > _MAX_INFLIGHT_STEPS:
+                jax.block_until_ready(pending[-_MAX_INFLIGHT_STEPS][1])
             if ckpts is not None and ckpts.should_save(done):
                 _save(ckpts, run, done)
             every = config.eval.every_epochs
