@@ -4,7 +4,10 @@ Ranking") in JAX.
 Both operators are projections onto the permutahedron, computed as a sort followed by an isotonic
 regression solved with pool-adjacent-violators (PAV), so a row of d values costs O(d log d). PAV
 runs as a `lax.fori_loop` over the sorted values with a stack of pooled blocks (amortised O(d)
-merges). Its derivative is exact and cheap: within each pooled block the solution is the block's
+merges). Rows of at most `SMALL_D` values (PEAR's tabular features) instead sort by pairwise
+comparisons and run PAV as a fixed 2d - 1 steps on one packed carry: O(d^2) work, but a few fused
+kernels per step instead of a nested data-dependent loop, sort, scatters and gathers; both paths
+find the same blocks (tested). Its derivative is exact and cheap: within each pooled block the solution is the block's
 mean (L2) or log-sum-exp difference (KL), so the Jacobian is block-wise averaging (L2) or
 block-wise softmax weighting (KL). Rather than a hand-written VJP we make that structure explicit:
 PAV only decides the blocks (on stop-gradient inputs, so no derivative ever enters the loop), and
