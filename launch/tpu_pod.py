@@ -16,8 +16,8 @@ from typing import Sequence
 
 from absl import app, flags
 
-_TPU = flags.DEFINE_string("tpu", None, "TPU VM name (gcloud compute tpus tpu-vm).", required=True)
-_ZONE = flags.DEFINE_string("zone", None, "TPU zone.", required=True)
+_TPU = flags.DEFINE_string("tpu", None, "TPU VM name (gcloud compute tpus tpu-vm); required.")
+_ZONE = flags.DEFINE_string("zone", None, "TPU zone; required.")
 _PROJECT = flags.DEFINE_string("project", None, "GCP project (default: gcloud's).")
 _REPO_DIR = flags.DEFINE_string("repo_dir", "~/sos-pear-jax", "Checkout of this repo on every worker.")
 _SETUP = flags.DEFINE_bool("setup", False, "First install the repo with jax[tpu] on every worker.")
@@ -42,6 +42,10 @@ def pod_command(
 
 
 def main(argv: Sequence[str]) -> None:
+    # Checked here rather than with required=True: that would make every other launcher's flag
+    # parsing fail in a process that merely imported this module.
+    if not _TPU.value or not _ZONE.value:
+        raise app.UsageError("--tpu and --zone are required")
     cmd = pod_command(
         _TPU.value, _ZONE.value, list(argv[1:]), project=_PROJECT.value, repo_dir=_REPO_DIR.value,
         setup=_SETUP.value,

@@ -28,6 +28,12 @@ def test_dry_run_cli_prints_command():
     assert "MULTIHOST=1 python -m launch.sos_eval --limit=5" in out
 
 
+def test_cli_requires_tpu_and_zone():
+    proc = subprocess.run([sys.executable, "-m", "launch.tpu_pod", "--zone=z", "--", "launch.sos_eval"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "--tpu and --zone are required" in proc.stderr
+
+
 def test_multihost_switch_calls_initialize(monkeypatch):
     calls = []
     monkeypatch.setattr(runtime.jax.distributed, "is_initialized", lambda: False)
