@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from launch import runtime
 from pear_jax import train
@@ -17,17 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "configs" / "pear" / "smoke.py"
 
 
-def write_smoke_data(d: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for name, n in (("train.csv", 256), ("test.csv", 96)):
-        x = rng.uniform(size=(n, 4))
-        y = (x[:, 0] + 0.5 * x[:, 1] > 0.8).astype(int)
-        (d / name).write_text("a,b,c,d,class\n" + "".join(",".join(f"{v:.5f}" for v in r) + f",{c}\n" for r, c in zip(x, y)))
-    return d
-
-
-def test_sweep_writes_tradeoff_and_skips_finished_cells(tmp_path, tmp_path_factory, devices):
-    data = write_smoke_data(tmp_path)
+def test_sweep_writes_tradeoff_and_skips_finished_cells(tmp_path, tmp_path_factory, devices, pear_smoke_data):
+    data = pear_smoke_data
     workdir = tmp_path / "sweep"
     env = dict(os.environ, PYTHONPATH=str(REPO),
                JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "pear_jax_cache"),

@@ -25,19 +25,10 @@ REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "configs" / "pear" / "smoke.py"
 
 
-def write_smoke_data(d: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for name, n in (("train.csv", 256), ("test.csv", 96)):
-        x = rng.uniform(size=(n, 4))
-        y = (x[:, 0] + 0.5 * x[:, 1] > 0.8).astype(int)
-        (d / name).write_text("a,b,c,d,class\n" + "".join(",".join(f"{v:.5f}" for v in r) + f",{c}\n" for r, c in zip(x, y)))
-    return d
-
-
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
+def smoke(tmp_path_factory, pear_smoke_data):
     """(data dir, subprocess env): the env shares a persistent compilation cache across runs."""
-    data = write_smoke_data(tmp_path_factory.mktemp("smoke_data"))
+    data = pear_smoke_data
     env = dict(os.environ, PYTHONPATH=str(REPO),
                JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "pear_jax_cache"),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.2")

@@ -1,7 +1,6 @@
 """Tests for the shared run-time plumbing."""
 
 import json
-import os
 
 import jax
 import jax.numpy as jnp
