@@ -9,7 +9,6 @@ see the same detector.
 import pytest
 
 from sos_jax.tasks import ifeval
-from sos_jax.tasks.ifeval import sentences
 
 EN = ("The weather in the mountains was cold and clear this morning, so we walked along the river "
       "and talked about our plans for the summer holidays.")
@@ -139,25 +138,15 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def lmeval(tmp_path_factory):
+def lmeval(offline_nltk):
     """lm-eval's leaderboard IFEval utils, importable offline, with langdetect seeded."""
     import langdetect
-    import nltk
-
-    data_dir = str(tmp_path_factory.mktemp("nltk_data"))
-    sentences.install_punkt_tab(data_dir)
-    nltk.data.path.insert(0, data_dir)
-
-    def no_download(*args, **kwargs):
-        raise AssertionError(f"nltk.download{args} attempted in an offline test")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nltk, "download", no_download)
         mp.setattr(langdetect.DetectorFactory, "seed", 0)
         from lm_eval.tasks.leaderboard.ifeval import utils
 
         yield utils
-    nltk.data.path.remove(data_dir)
 
 
 def _doc(instruction_id, kwargs, key=0):

@@ -73,24 +73,6 @@ DOCUMENTED_WORDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def nltk_with_punkt_tab(tmp_path_factory):
-    """NLTK reading the bundled model through its own punkt_tab loader, downloads forbidden."""
-    import nltk
-
-    data_dir = str(tmp_path_factory.mktemp("nltk_data"))
-    sentences.install_punkt_tab(data_dir)
-    nltk.data.path.insert(0, data_dir)
-
-    def no_download(*args, **kwargs):
-        raise AssertionError(f"nltk.download{args} attempted in an offline test")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(nltk, "download", no_download)
-        yield nltk
-    nltk.data.path.remove(data_dir)
-
-
 @pytest.mark.parametrize("text,expected", DOCUMENTED_SPLITS)
 def test_splits_equal_nltk_documented_outputs(text, expected):
     assert sentences.split_sentences(text) == expected
@@ -102,8 +84,8 @@ def test_word_tokenize_equals_nltk_documented_outputs(text, expected):
     assert sentences.word_tokenize(text) == expected
 
 
-def test_splits_equal_nltk_punkt_tab_loader_and_lmeval(nltk_with_punkt_tab):
-    nltk = nltk_with_punkt_tab
+def test_splits_equal_nltk_punkt_tab_loader_and_lmeval(offline_nltk):
+    nltk = offline_nltk
     from lm_eval.tasks.ifeval import instructions_util
 
     for text in FIXTURES + [t for t, _ in DOCUMENTED_SPLITS]:
