@@ -8,10 +8,8 @@ checked with `is_equiv` only; the corrected variant is lm-eval's `process_result
 """
 
 import random
-import sys
 import threading
 import time
-import types
 
 import pytest
 
@@ -19,16 +17,10 @@ from sos_jax.tasks import math_answers
 
 
 @pytest.fixture(scope="module")
-def lm_math():
-    with pytest.MonkeyPatch.context() as mp:
-        try:
-            import math_verify  # noqa: F401
-        except ImportError:
-            stub = types.ModuleType("math_verify")
-            stub.LatexExtractionConfig = stub.parse = stub.verify = None
-            mp.setitem(sys.modules, "math_verify", stub)
-        from lm_eval.tasks.leaderboard.math import utils
-        yield utils
+def lm_math(math_verify_stub):
+    from lm_eval.tasks.leaderboard.math import utils
+
+    return utils
 
 
 def _boxed(answer):

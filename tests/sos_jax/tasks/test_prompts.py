@@ -10,8 +10,6 @@ exactly: the BBH snarks and WMDP descriptions (Jinja's trailing newline).
 from __future__ import annotations
 
 import random
-import sys
-import types
 
 import pytest
 
@@ -25,31 +23,15 @@ SUITE = resolve("sos")
 
 
 @pytest.fixture(scope="module")
-def lm_tasks(tmp_path_factory):
+def lm_tasks(tmp_path_factory, offline_nltk, math_verify_stub):
     """{our name: lm-eval task object} for the whole suite, with only the sample data available."""
-    import nltk
+    from lm_eval.tasks import TaskManager
 
-    from sos_jax.tasks.ifeval import sentences
-
-    nltk_dir = str(tmp_path_factory.mktemp("nltk"))
-    sentences.install_punkt_tab(nltk_dir)
-    nltk.data.path.insert(0, nltk_dir)
-    with pytest.MonkeyPatch.context() as mp:
-        try:
-            import math_verify  # noqa: F401
-        except ImportError:  # only lm-eval's newer MATH metric uses it, never prompt building
-            stub = types.ModuleType("math_verify")
-            stub.LatexExtractionConfig = stub.parse = stub.verify = None
-            mp.setitem(sys.modules, "math_verify", stub)
-        mp.setattr(nltk, "download", lambda *a, **k: pytest.fail("nltk download attempted"))
-        from lm_eval.tasks import TaskManager
-
-        d = tmp_path_factory.mktemp("lm_yaml")
-        mapping = write_task_yamls(d, SUITE, sos_era=False)
-        tm = TaskManager(include_path=str(d), include_defaults=False)
-        loaded = tm.load_task_or_group(list(mapping.values()))
-        yield {ours: loaded[lm] for ours, lm in mapping.items()}
-    nltk.data.path.remove(nltk_dir)
+    d = tmp_path_factory.mktemp("lm_yaml")
+    mapping = write_task_yamls(d, SUITE, sos_era=False)
+    tm = TaskManager(include_path=str(d), include_defaults=False)
+    loaded = tm.load_task_or_group(list(mapping.values()))
+    return {ours: loaded[lm] for ours, lm in mapping.items()}
 
 
 def _lm_docs(lm_task, name):
