@@ -40,8 +40,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from peak import matmul_gflops  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -105,16 +105,8 @@ def median_ms(fn, n: int) -> float:
 
 def matmul_peak_gflops() -> dict:
     """Returns the best fp32 matmul rate over a few square sizes (one device, all its threads)."""
-    dev = jax.devices()[0]
-    best, per = 0.0, {}
-    mm = jax.jit(lambda a, b: a @ b)
-    for n in (256, 512, 1024):
-        a = jax.device_put(jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), jnp.float32), dev)
-        mm(a, a).block_until_ready()
-        ms = median_ms(lambda: mm(a, a).block_until_ready(), 15 if n < 1024 else 7)
-        per[n] = 2 * n**3 / (ms * 1e-3) / 1e9
-        best = max(best, per[n])
-    return {"best": best, "by_size": per}
+    per = {n: matmul_gflops(n, 15 if n < 1024 else 7, jax.devices()[0]) for n in (256, 512, 1024)}
+    return {"best": max(per.values()), "by_size": per}
 
 
 def our_config(lam: float, data: data_lib.TabularData) -> "train.ml_collections.ConfigDict":
