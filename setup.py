@@ -50,7 +50,7 @@ setup(
     name="sos-pear-jax",
     version="0.1.0",
     description="SOS-Bench and PEAR in JAX: sharded LLM evaluation and explanation-consensus training.",
-    packages=find_packages(include=["sos_jax", "sos_jax.*", "pear_jax", "pear_jax.*", "launch", "launch.*"]),
+    packages=find_packages(include=["jaxrun", "sos_jax", "sos_jax.*", "pear_jax", "pear_jax.*", "launch", "launch.*"]),
     package_data={"sos_jax": ["**/*.json", "**/*.jsonl", "**/*.yaml", "**/*.txt"]},
     include_package_data=True,
     python_requires=">=3.10",

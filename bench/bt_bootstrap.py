@@ -25,7 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from sos_jax.judge.battles import Battles
-from sos_jax.judge.bradley_terry import _bucket, _round_counts, _zscore, bt_bootstrap_kernel, pair_table, resampling_table
+from sos_jax.judge.bradley_terry import (
+    _bucket,
+    _round_counts,
+    _zscore,
+    bt_bootstrap_kernel,
+    pair_table,
+    resampling_table,
+)
 
 
 def make_battles(num_models: int, num_battles: int, seed: int) -> tuple[Battles, np.ndarray]:

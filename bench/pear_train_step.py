@@ -46,7 +46,7 @@ from peak import matmul_gflops  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from launch import runtime  # noqa: E402
+import jaxrun  # noqa: E402
 from pear_jax import data as data_lib  # noqa: E402
 from pear_jax import train  # noqa: E402
 
@@ -124,8 +124,8 @@ def bench_ours(data: data_lib.TabularData, mesh, lam: float, steps: int) -> dict
     batches = []
     for s in range(8):
         rows = run.order.rows(s)
-        batches.append((runtime.global_batch(run.mesh, data.x_train[rows]),
-                        runtime.global_batch(run.mesh, data.y_train[rows])))
+        batches.append((jaxrun.global_batch(run.mesh, data.x_train[rows]),
+                        jaxrun.global_batch(run.mesh, data.y_train[rows])))
     args = (run.params, run.opt_state, *batches[0], run.rng, np.int32(0), run.baseline)
     t = time.perf_counter()
     lowered = step.lower(*args)
@@ -234,7 +234,7 @@ def main() -> None:
     import tempfile
 
     elec = data_lib.load("electricity", cache_dir=args.cache_dir)
-    mesh = runtime.make_mesh(data=args.devices, devices=jax.devices()[: args.devices])
+    mesh = jaxrun.make_mesh(data=args.devices, devices=jax.devices()[: args.devices])
     print(f"jax {jax.__version__}, {len(jax.devices())} host devices, mesh data={args.devices}; "
           f"Electricity {elec.x_train.shape}", flush=True)
 
@@ -247,7 +247,7 @@ def main() -> None:
         print(f"ours  λ={lam:g}: {r['ms']:.3f} ms/step (median of {args.steps}), compile {r['compile_s']:.2f} s, "
               f"XLA flops/step {r['flops'] / 1e6:.1f} M", flush=True)
     if args.devices > 1:
-        single = bench_ours(elec, runtime.make_mesh(data=1, devices=jax.devices()[:1]), 0.5, args.steps // 2)
+        single = bench_ours(elec, jaxrun.make_mesh(data=1, devices=jax.devices()[:1]), 0.5, args.steps // 2)
         print(f"ours  λ=0.5 on 1 device (for reference): {single['ms']:.3f} ms/step", flush=True)
     else:
         single = ours[0.5]

@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
-    from launch.runtime import make_mesh
+    from jaxrun import make_mesh
     from sos_jax.engine import Engine, multiple_choice_metrics
     from sos_jax.engine.packing import pack_requests
     from sos_jax.engine.requests import encode_loglikelihood_requests

@@ -121,7 +121,7 @@ def write_lmeval_yamls(out: Path, names: list[str], max_gen_toks: int) -> dict[s
 def run_ours(model_dir: str, names: list[str], max_gen_toks: int, workdir: Path, gen_batch_size: int
              ) -> tuple[float, dict]:
     """Returns (seconds, results) for our runner over the built-in samples."""
-    from launch.runtime import make_mesh
+    from jaxrun import make_mesh
     from sos_jax.harness.models import load_engine
     from sos_jax.harness.runner import EvalSettings, evaluate_model
 

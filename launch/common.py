@@ -26,14 +26,14 @@ def config_path(*parts: str) -> str:
 
 def start_processes() -> None:
     """Starts jax.distributed when the flags or the environment ask for it."""
-    from launch import runtime
+    import jaxrun
 
-    runtime.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    jaxrun.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
 
 
 def start_processes_and_mesh() -> Mesh:
     """Starts jax.distributed as `start_processes` does; returns the (data, `--mesh_model`) mesh."""
-    from launch import runtime
+    import jaxrun
 
     start_processes()
-    return runtime.make_mesh(model=_MESH_MODEL.value)
+    return jaxrun.make_mesh(model=_MESH_MODEL.value)

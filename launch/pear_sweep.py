@@ -15,7 +15,6 @@ from ml_collections import config_flags
 
 from launch import common
 
-
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("pear", "electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
 )
@@ -35,7 +34,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     lams, seeds = _parse(_LAMS.value, float, "lams"), _parse(_SEEDS.value, int, "seeds")
-    from launch import runtime
+    import jaxrun
 
     mesh = common.start_processes_and_mesh()
     from pear_jax import train
@@ -44,12 +43,12 @@ def main(argv):
     logging.getLogger().setLevel(logging.INFO)
     config = _CONFIG.value
     workdir = Path(_WORKDIR.value or Path("runs") / f"pear_sweep_{config.dataset.name}")
-    if runtime.is_main_process():
+    if jaxrun.is_main_process():
         print(f"PEAR sweep in {workdir.absolute()}: λ={list(lams)} × seeds={list(seeds)}\n"
               f"  TensorBoard: tensorboard --logdir {workdir}", flush=True)
     train.sweep(config, workdir, lams=lams, seeds=seeds, mesh=mesh,
-                make_writer=lambda d: runtime.MetricWriter(d / "tb"))
-    if runtime.is_main_process():
+                make_writer=lambda d: jaxrun.MetricWriter(d / "tb"))
+    if jaxrun.is_main_process():
         print(f"report: {workdir / 'report.md'}\n  trade-off: {workdir / 'tradeoff.csv'}, {workdir / 'tradeoff.png'}",
               flush=True)
 

@@ -18,7 +18,6 @@ from ml_collections import config_flags
 
 from launch import common
 
-
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("pear", "electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
 )
@@ -33,7 +32,7 @@ def default_workdir(config) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from launch import runtime
+    import jaxrun
 
     mesh = common.start_processes_and_mesh()
     from pear_jax import train
@@ -42,12 +41,12 @@ def main(argv):
     logging.getLogger().setLevel(logging.INFO)
     config = _CONFIG.value
     workdir = Path(_WORKDIR.value or default_workdir(config))
-    writer = runtime.MetricWriter(workdir / "tb")
-    if runtime.is_main_process():
+    writer = jaxrun.MetricWriter(workdir / "tb")
+    if jaxrun.is_main_process():
         print(f"PEAR run in {workdir.absolute()}\n  TensorBoard: tensorboard --logdir {workdir / 'tb'}", flush=True)
     summary = train.train_and_evaluate(config, workdir, mesh=mesh, writer=writer)
     writer.close()
-    if runtime.is_main_process():
+    if jaxrun.is_main_process():
         ev = summary["final_eval"] or {}
         print(f"done: {summary['steps']} steps, test accuracy {ev.get('accuracy', float('nan')):.4f}, "
               f"consensus {ev.get('consensus', float('nan')):.4f}\n"

@@ -14,8 +14,8 @@ import logging
 from absl import app, flags
 from ml_collections import config_flags
 
+from jaxrun import is_main_process
 from launch import common
-from launch.runtime import is_main_process
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", common.config_path("sos", "analyze.py"), "Analysis settings.", lock_config=True)

@@ -21,7 +21,6 @@ from ml_collections import config_flags
 
 from launch import common
 
-
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("sos", "default.py"), help_string="SOS-Bench config file (configs/sos/*.py)."
 )
@@ -37,7 +36,7 @@ _CUSTOM = flags.DEFINE_list("custom_tasks", None, "Extra .yaml/.py task files to
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from launch import runtime
+    import jaxrun
 
     mesh = common.start_processes_and_mesh()
     from sos_jax.harness.config import default_workdir, run_config
@@ -59,7 +58,7 @@ def main(argv):
         config.custom_tasks = list(config.custom_tasks) + list(_CUSTOM.value)
     workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir()
     results = run_config(config, workdir, mesh)
-    if runtime.is_main_process():
+    if jaxrun.is_main_process():
         print(f"SOS-Bench results for {len(results)} model(s) in {workdir.absolute()}\n"
               f"  summary: {workdir / 'summary.md'}\n"
               f"  per model: <model>/results_<timestamp>.json, samples_<task>.jsonl\n"

@@ -13,7 +13,6 @@ from ml_collections import config_flags
 
 from launch import common
 
-
 _CONFIG = config_flags.DEFINE_config_file("config", default=common.config_path("sos", "judge.py"), help_string="Judge config file.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/sos_judge", "Output directory.")
 
@@ -21,14 +20,14 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/sos_judge", "Output directory.")
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from launch import runtime
+    import jaxrun
     from sos_jax.judge.runner import run_judge
 
     common.start_processes()
     config = _CONFIG.value
-    mesh = runtime.make_mesh(data=config.mesh.data, model=config.mesh.model)
+    mesh = jaxrun.make_mesh(data=config.mesh.data, model=config.mesh.model)
     summary = run_judge(config, _WORKDIR.value, mesh)
-    if runtime.is_main_process():
+    if jaxrun.is_main_process():
         print(f"judged {summary.judged} games ({summary.malformed} malformed verdicts), "
               f"skipped {summary.skipped} already done: {summary.path}", flush=True)
 

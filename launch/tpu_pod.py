@@ -2,7 +2,7 @@
 
 `python -m launch.tpu_pod --tpu=NAME --zone=ZONE [--project=P] -- launch.pear_train --config=...`
 
-Every worker runs the same command (SPMD); `MULTIHOST=1` makes `runtime.initialize_distributed`
+Every worker runs the same command (SPMD); `MULTIHOST=1` makes `jaxrun.initialize_distributed`
 call `jax.distributed.initialize()`, which finds the other workers from the TPU metadata. Only
 process 0 writes results and TensorBoard, so `--workdir` should be a shared path (a GCS-fused or
 NFS directory) for checkpoints to be readable by every host.

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from launch import runtime
+import jaxrun
 
 
 def _pyplot():
@@ -30,7 +30,7 @@ def _pyplot():
 def _save_figure(fig, path: str | os.PathLike) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    runtime.atomic_write_bytes(path, buf.getvalue())
+    jaxrun.atomic_write_bytes(path, buf.getvalue())
 
 
 def disagreement_heatmap(matrix: dict, path: str | os.PathLike) -> None:
@@ -95,7 +95,7 @@ def write_tradeoff(rows: Sequence[dict], outdir: str | os.PathLike, *, title: st
     w.writeheader()
     for r in rows:
         w.writerow(r)
-    runtime.atomic_write_text(outdir / "tradeoff.csv", buf.getvalue())
+    jaxrun.atomic_write_text(outdir / "tradeoff.csv", buf.getvalue())
 
     plt = _pyplot()
     metrics = agreement_keys(rows) + ["consensus"]
@@ -117,7 +117,7 @@ def write_tradeoff(rows: Sequence[dict], outdir: str | os.PathLike, *, title: st
     _save_figure(fig, outdir / "tradeoff.png")
     plt.close(fig)
 
-    runtime.atomic_write_text(outdir / "report.md", markdown_report(rows, title=title))
+    jaxrun.atomic_write_text(outdir / "report.md", markdown_report(rows, title=title))
 
 
 def markdown_report(rows: Sequence[dict], *, title: str = "") -> str:

@@ -32,7 +32,7 @@ import optax
 from jax.sharding import Mesh
 from ml_collections import config_dict
 
-from launch import runtime
+import jaxrun
 from pear_jax import data as data_lib
 from pear_jax import models
 from pear_jax.checkpoint import Checkpoints
@@ -205,11 +205,11 @@ def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, settin
             metrics.pop("consensus", None)  # not computed (NaN) at lam = 0
         return params, opt_state, metrics
 
-    mesh = runtime.auto_axes(mesh)
-    rep = runtime.replicated(mesh)
+    mesh = jaxrun.auto_axes(mesh)
+    rep = jaxrun.replicated(mesh)
     return jax.jit(
         step_fn,
-        in_shardings=(rep, rep, runtime.batch_sharding(mesh, 2), runtime.batch_sharding(mesh, 1), rep, rep, rep),
+        in_shardings=(rep, rep, jaxrun.batch_sharding(mesh, 2), jaxrun.batch_sharding(mesh, 1), rep, rep, rep),
         out_shardings=(rep, rep, rep),
         donate_argnums=(0, 1),
     )
@@ -252,10 +252,10 @@ def make_eval_step(apply_fn: Callable, settings: LossSettings, mesh: Mesh, k: in
             sums[f"agree/{name}"] = jnp.sum(jnp.where(mask, fn(a, b), 0.0))
         return sums
 
-    mesh = runtime.auto_axes(mesh)
-    rep = runtime.replicated(mesh)
-    bs1 = runtime.batch_sharding(mesh, 1)
-    return jax.jit(eval_fn, in_shardings=(rep, runtime.batch_sharding(mesh, 2), bs1, bs1, rep, rep),
+    mesh = jaxrun.auto_axes(mesh)
+    rep = jaxrun.replicated(mesh)
+    bs1 = jaxrun.batch_sharding(mesh, 1)
+    return jax.jit(eval_fn, in_shardings=(rep, jaxrun.batch_sharding(mesh, 2), bs1, bs1, rep, rep),
                    out_shardings=rep)
 
 
@@ -292,14 +292,14 @@ class Run:
 
 def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularData | None = None) -> Run:
     """Returns a freshly initialised run: data, model, replicated params and optimizer state."""
-    mesh = runtime.auto_axes(mesh)
+    mesh = jaxrun.auto_axes(mesh)
     settings = LossSettings.from_config(config)
     data = data if data is not None else data_lib.load_from_config(config.dataset)
     for field in ("eval", "final"):
         k = config[field].k
         if not 1 <= k <= data.num_features:
             raise ValueError(f"config.{field}.k={k} must be in [1, {data.num_features}] (the number of features)")
-    n_data = mesh.shape[runtime.DATA_AXIS]
+    n_data = mesh.shape[jaxrun.DATA_AXIS]
     if config.batch_size % n_data:
         raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the mesh data axis ({n_data})")
     if config.eval.batch_size % n_data:
@@ -307,7 +307,7 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularD
     model = models.make_model(config.model, data.num_features, data.num_classes, config.seed)
     apply_fn, params = models.split_model(model)
     tx = optax.adamw(config.optim.learning_rate, weight_decay=config.optim.weight_decay)
-    rep = runtime.replicated(mesh)
+    rep = jaxrun.replicated(mesh)
     params = jax.device_put(params, rep)
     opt_state = jax.jit(tx.init, out_shardings=rep)(params)
     if config.ig_baseline == "train_mean":
@@ -322,7 +322,7 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularD
 
 
 def _local_rows(mesh: Mesh, x: np.ndarray, rows: np.ndarray):
-    return runtime.global_batch(mesh, x[rows[runtime.process_slice(len(rows))]])
+    return jaxrun.global_batch(mesh, x[rows[jaxrun.process_slice(len(rows))]])
 
 
 def evaluate(run: Run, eval_step: Callable, params, *, key: jax.Array) -> dict[str, float]:
@@ -431,7 +431,7 @@ def train_and_evaluate(
     workdir: str | Path | None,
     *,
     mesh: Mesh,
-    writer: runtime.MetricWriter | None = None,
+    writer: jaxrun.MetricWriter | None = None,
     data: data_lib.TabularData | None = None,
 ) -> dict:
     """Returns the run's summary after training `config` to the end, resuming from `workdir`.
@@ -441,16 +441,16 @@ def train_and_evaluate(
     `workdir=None` nothing is written and nothing is checkpointed.
     """
     workdir = Path(workdir) if workdir is not None else None
-    writer = writer or runtime.MetricWriter(None)
+    writer = writer or jaxrun.MetricWriter(None)
     run = build(config, mesh, data)
     ckpts = None
     if workdir is not None and config.checkpoint.every_steps > 0:
         ckpts = Checkpoints(workdir / "checkpoints", every_steps=config.checkpoint.every_steps,
                             keep=config.checkpoint.keep)
-    main = runtime.is_main_process()
+    main = jaxrun.is_main_process()
     cfg_dict = config_to_dict(config)
     if workdir is not None and main:
-        runtime.atomic_write_json(workdir / "config.json", cfg_dict)
+        jaxrun.atomic_write_json(workdir / "config.json", cfg_dict)
     writer.text("config", "```\n" + str(config) + "\n```")
 
     mesh = run.mesh
@@ -464,7 +464,7 @@ def train_and_evaluate(
 
 
 def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step, cfg_dict) -> dict:
-    mesh, main = run.mesh, runtime.is_main_process()
+    mesh, main = run.mesh, jaxrun.is_main_process()
     start = _restore_or_init(run, ckpts)
     total = run.total_steps
     spe = run.order.steps_per_epoch
@@ -486,7 +486,7 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
         pending.clear()
 
     t_start = time.perf_counter()
-    with runtime.log_progress("train", total - start, unit="steps") as advance:
+    with jaxrun.log_progress("train", total - start, unit="steps") as advance:
         for step in range(start, total):
             rows = run.order.rows(step)
             x = _local_rows(mesh, run.data.x_train, rows)
@@ -513,7 +513,7 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
                 logging.info("epoch %.2f step %d: %s", epoch, done,
                              ", ".join(f"{k}={v:.4f}" for k, v in ev.items()))
                 if history_path is not None and main:
-                    runtime.atomic_write_json(history_path, history)
+                    jaxrun.atomic_write_json(history_path, history)
     flush_pending()
     train_seconds = time.perf_counter() - t_start
     if ckpts is not None:
@@ -537,14 +537,14 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
         if workdir is not None:
             from pear_jax import report
 
-            runtime.atomic_write_json(workdir / "disagreement.json", matrix)
+            jaxrun.atomic_write_json(workdir / "disagreement.json", matrix)
             report.disagreement_heatmap(matrix, workdir / "disagreement.png")
     if history:
         writer.hparams(_flatten(cfg_dict), {f"hparam/{k}": v for k, v in history[-1].items()
                                             if isinstance(v, float) and k != "epoch"})
     writer.flush()
     if workdir is not None and main:
-        runtime.atomic_write_json(workdir / "final_metrics.json",
+        jaxrun.atomic_write_json(workdir / "final_metrics.json",
                                   {k: v for k, v in summary.items() if k != "train_losses"})
     return {**summary, "params": run.params}
 
@@ -564,7 +564,7 @@ def sweep(
     lams: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
     seeds: tuple[int, ...] = (0, 1, 2),
     mesh: Mesh,
-    make_writer: Callable[[Path], runtime.MetricWriter] | None = None,
+    make_writer: Callable[[Path], jaxrun.MetricWriter] | None = None,
 ) -> list[dict]:
     """Returns the per-λ aggregate rows after training every (λ, seed) cell and writing the report.
 
@@ -595,7 +595,7 @@ def sweep(
             writer.close()
         cells.append({k: v for k, v in summary.items() if k not in ("params", "train_losses")})
     rows = report.aggregate_cells(cells)
-    if runtime.is_main_process():
+    if jaxrun.is_main_process():
         report.write_tradeoff(rows, workdir, title=f"PEAR λ sweep on {cells[0]['dataset']} ({len(seeds)} seeds)")
-        runtime.atomic_write_json(workdir / "sweep.json", {"lams": list(lams), "seeds": list(seeds), "rows": rows})
+        jaxrun.atomic_write_json(workdir / "sweep.json", {"lams": list(lams), "seeds": list(seeds), "rows": rows})
     return rows

@@ -33,8 +33,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sos_jax.analysis.bootstrap import (pack_question_data, percentile_interval, question_means,
-                                        resample_slots, round_chunk)
+from sos_jax.analysis.bootstrap import (
+    pack_question_data,
+    percentile_interval,
+    question_means,
+    resample_slots,
+    round_chunk,
+)
 from sos_jax.analysis.ingest import ModelResults
 from sos_jax.analysis.names import NameMap
 

@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from launch.runtime import read_jsonl
+from jaxrun import read_jsonl
 
 # Metric keys in lm-eval results that are not scores.
 _NON_METRIC_KEYS = {"alias", "name", "sample_len", "samples", "sample_count", " "}

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from launch.runtime import atomic_write_bytes
+from jaxrun import atomic_write_bytes
 
 
 def _save(fig, path: str | Path) -> Path:

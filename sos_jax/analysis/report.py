@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from launch.runtime import atomic_write_json, atomic_write_text
+from jaxrun import atomic_write_json, atomic_write_text
 from sos_jax.analysis import plots
 from sos_jax.analysis.correlations import METHODS, CorrelationRow, correlation_table
 from sos_jax.analysis.factors import FactorScores, factor_scores, merge_results

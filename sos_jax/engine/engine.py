@@ -19,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from launch.runtime import DATA_AXIS, MODEL_AXIS, global_batch, process_slice, replicated
+from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes, global_batch, process_slice, replicated
 from sos_jax.engine import generation
 from sos_jax.engine.packing import bucket_length, next_power_of_two, pack_requests
 from sos_jax.engine.requests import (
@@ -34,7 +35,6 @@ from sos_jax.engine.requests import (
 )
 from sos_jax.engine.scoring import score_packed_rows
 from sos_jax.models import cache_specs, init_cache, load_pretrained, load_tokenizer, shard_model
-from launch.runtime import auto_axes
 
 log = logging.getLogger(__name__)
 

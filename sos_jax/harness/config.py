@@ -63,7 +63,7 @@ def settings_from_config(config: config_dict.ConfigDict):
 
 def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh: Any) -> dict[str, Any]:
     """Returns {model: lm-eval results} after running the configured suite; see the module docstring."""
-    from launch.runtime import MetricWriter
+    from jaxrun import MetricWriter
     from sos_jax.harness.models import enable_compilation_cache, load_engine, parse_models, resolve_model
     from sos_jax.harness.runner import run_suite
     from sos_jax.tasks.custom import register_custom

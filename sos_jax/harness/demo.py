@@ -26,12 +26,12 @@ def demo_settings() -> EvalSettings:
 def demo_results(workdir: str | os.PathLike, n_models: int = 4, mesh: Any = None) -> Path:
     """Returns `workdir` after running (or reusing) the embedded default for `n_models` random models.
 
-    `mesh` defaults to all devices on the data axis (`launch.runtime.make_mesh()`).
+    `mesh` defaults to all devices on the data axis (`jaxrun.make_mesh()`).
     """
     if n_models < 1:
         raise ValueError(f"n_models must be >= 1, got {n_models}")
     if mesh is None:
-        from launch.runtime import make_mesh
+        from jaxrun import make_mesh
 
         mesh = make_mesh()
     workdir = Path(workdir)

@@ -16,7 +16,7 @@ from typing import Iterable
 
 import yaml
 
-from sos_jax.harness.data import local_path, SAMPLE_ROOT
+from sos_jax.harness.data import SAMPLE_ROOT, local_path
 from sos_jax.tasks.registry import Task, get_task
 
 PREFIX = "local_"

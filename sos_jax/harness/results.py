@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from launch.runtime import atomic_write_json, atomic_write_text
+from jaxrun import atomic_write_json, atomic_write_text
 
 
 def model_slug(model: str) -> str:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from launch.runtime import atomic_write_json, atomic_write_text, is_main_process, log_progress
+from jaxrun import atomic_write_json, atomic_write_text, is_main_process, log_progress
 from sos_jax.harness.data import TaskDocs, load_task_docs
 from sos_jax.harness.lm import LanguageModel
 from sos_jax.harness.results import ModelResults, build_results, model_slug, stable_hash

@@ -34,7 +34,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from sos_jax.judge.battles import Battles, battles_from_judgments
 from sos_jax.judge.judgments import Judgments

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from launch.runtime import read_jsonl
+from jaxrun import read_jsonl
 
 
 def load_questions(path: str | Path) -> dict[str, str]:

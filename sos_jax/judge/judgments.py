@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from launch.runtime import read_jsonl
+from jaxrun import read_jsonl
 from sos_jax.judge.verdicts import CRITERIA, MISSING, parse_verdict, verdict_code
 
 STYLE_KEYS: tuple[str, ...] = ("token_len", "header_count", "list_count", "bold_count")

@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from launch.runtime import atomic_write_text, read_jsonl
+from jaxrun import atomic_write_text, read_jsonl
 from sos_jax.judge.prompts import PROMPTS, judge_messages
 from sos_jax.judge.style import style_features
 from sos_jax.judge.verdicts import CRITERIA, parse_criteria, parse_verdict
@@ -175,7 +175,7 @@ def run_judge(config: Any, workdir: str | Path, mesh: Any) -> RunSummary:
     Writes `<workdir>/judgments_<prompt>.jsonl` (resumable). With `config.questions` empty, judges
     the small built-in demo set (`demo_inputs`), so the launcher runs offline with no flags.
     """
-    from launch.runtime import is_main_process
+    from jaxrun import is_main_process
     from sos_jax.harness.models import load_engine
     from sos_jax.judge.inputs import load_answers, load_questions
 

@@ -23,9 +23,10 @@ from typing import Any
 
 import jax
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from launch.runtime import auto_axes
+from jaxrun import auto_axes
 from sos_jax.models.cache import KVCache
 
 # (module name, parameter name) -> the mesh-axis placeholder per dim; "M" stands for the model axis.

@@ -17,7 +17,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from launch import runtime
+import jaxrun
 from pear_jax import train
 from pear_jax.checkpoint import Checkpoints
 
@@ -84,7 +84,7 @@ def test_launcher_writes_metrics_tensorboard_and_matrix(full_run):
 
 def _final_state(workdir, data_dir, devices):
     cfg = smoke_config(data_dir)
-    run = train.build(cfg, runtime.make_mesh())
+    run = train.build(cfg, jaxrun.make_mesh())
     ck = Checkpoints(Path(workdir) / "checkpoints", every_steps=5, keep=2)
     state = ck.restore(192, {"params": run.params, "opt_state": run.opt_state, "rng": run.rng,
                              "step": np.int64(0), "epoch": np.int64(0), "batch_in_epoch": np.int64(0),
@@ -131,7 +131,7 @@ def test_resume_with_another_seed_is_refused(smoke, full_run, tmp_path, devices)
     shutil.copytree(full_run[0], workdir)
     cfg = smoke_config(data, seed=1)
     with pytest.raises(ValueError, match="checkpoint was written with seed 0, config.seed is 1"):
-        train.train_and_evaluate(cfg, workdir, mesh=runtime.make_mesh())
+        train.train_and_evaluate(cfg, workdir, mesh=jaxrun.make_mesh())
 
 
 def test_config_typos_are_rejected_by_name():

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from launch import runtime, tpu_pod
+import jaxrun
+from launch import tpu_pod
 
 
 def test_pod_command_runs_launcher_on_all_workers():
@@ -36,12 +37,12 @@ def test_cli_requires_tpu_and_zone():
 
 def test_multihost_switch_calls_initialize(monkeypatch):
     calls = []
-    monkeypatch.setattr(runtime.jax.distributed, "is_initialized", lambda: False)
-    monkeypatch.setattr(runtime.jax.distributed, "initialize", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(jaxrun.distributed.jax.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(jaxrun.distributed.jax.distributed, "initialize", lambda **kw: calls.append(kw))
     for k in ("JAX_COORDINATOR_ADDRESS", "TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "MULTIHOST"):
         monkeypatch.delenv(k, raising=False)
-    runtime.initialize_distributed()
+    jaxrun.initialize_distributed()
     assert calls == []  # a plain single process is left alone
     monkeypatch.setenv("MULTIHOST", "1")
-    runtime.initialize_distributed()
+    jaxrun.initialize_distributed()
     assert calls == [{"coordinator_address": None, "num_processes": None, "process_id": None}]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau, pearsonr, rankdata
 
-from launch import runtime
+import jaxrun
 from pear_jax import agreement
 
 
@@ -130,8 +130,8 @@ def test_disagreement_matrix(pair):
 
 def test_sharded_batch_gives_same_numbers(devices, pair):
     a, b = pair
-    mesh = runtime.make_mesh()
-    sa, sb = (jax.device_put(v, runtime.batch_sharding(mesh)) for v in (a, b))
+    mesh = jaxrun.make_mesh()
+    sa, sb = (jax.device_put(v, jaxrun.batch_sharding(mesh)) for v in (a, b))
     plain = agreement.disagreement_matrix({"a": a, "b": b}, k=3)
     sharded = agreement.disagreement_matrix({"a": sa, "b": sb}, k=3)
     for m in agreement.METRICS:

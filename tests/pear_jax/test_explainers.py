@@ -11,7 +11,7 @@ import torch
 from jax.test_util import check_grads
 from sklearn.linear_model import Lasso, Ridge
 
-from launch import runtime
+import jaxrun
 from pear_jax import explainers as E
 
 D, C = 5, 3
@@ -196,10 +196,10 @@ def test_differentiable_in_params(data):
 def test_sharded_batch_gives_same_numbers_and_compiles_once(devices, data):
     x, y, _, base = data
     params = _mlp_params(10)
-    mesh = runtime.make_mesh()
-    xs = jax.device_put(x, runtime.batch_sharding(mesh))
-    ys = jax.device_put(y, runtime.batch_sharding(mesh, 1))
-    ps = jax.device_put(params, runtime.replicated(mesh))
+    mesh = jaxrun.make_mesh()
+    xs = jax.device_put(x, jaxrun.batch_sharding(mesh))
+    ys = jax.device_put(y, jaxrun.batch_sharding(mesh, 1))
+    ps = jax.device_put(params, jaxrun.replicated(mesh))
     key = jax.random.key(11)
     for name in E.ALL_EXPLAINERS:
         kwargs = {"baseline": base} if name in ("integrated_gradients", "kernel_shap") else {}
@@ -221,9 +221,9 @@ def test_chunked_forward_passes_match(devices, data, monkeypatch):
             "kernel_shap": np.asarray(E.kernel_shap(relu_mlp, params, x, y, None, baseline=base))}
     monkeypatch.setattr(E, "_CHUNK_ROWS", 64)  # 4 samples of 16 rows per chunk
     chunky = lambda p, z: relu_mlp(p, z)  # noqa: E731  (a new function: a fresh trace sees the patch)
-    mesh = runtime.make_mesh()
-    xs = jax.device_put(x, runtime.batch_sharding(mesh))
-    ys = jax.device_put(y, runtime.batch_sharding(mesh, 1))
+    mesh = jaxrun.make_mesh()
+    xs = jax.device_put(x, jaxrun.batch_sharding(mesh))
+    ys = jax.device_put(y, jaxrun.batch_sharding(mesh, 1))
     for xx, yy in ((x, y), (xs, ys)):
         np.testing.assert_allclose(E.lime(chunky, params, xx, yy, key, n_samples=48), want["lime"], atol=1e-5)
         np.testing.assert_allclose(E.kernel_shap(chunky, params, xx, yy, None, baseline=base), want["kernel_shap"],
@@ -273,10 +273,10 @@ def test_explicit_mesh_axes_give_same_numbers_and_param_gradients(devices, data)
     sharded axis); values and double-backprop parameter gradients match the unsharded flat path."""
     x, y, _, base = data
     params = _mlp_params(14)
-    mesh = runtime.make_mesh(explicit=True)
-    xs = jax.device_put(x, runtime.batch_sharding(mesh))
-    ys = jax.device_put(y, runtime.batch_sharding(mesh, 1))
-    ps = jax.device_put(params, runtime.replicated(mesh))
+    mesh = jaxrun.make_mesh(explicit=True)
+    xs = jax.device_put(x, jaxrun.batch_sharding(mesh))
+    ys = jax.device_put(y, jaxrun.batch_sharding(mesh, 1))
+    ps = jax.device_put(params, jaxrun.replicated(mesh))
     assert E._rows_on_explicit_axes(xs) and not E._rows_on_explicit_axes(x)
     key = jax.random.key(15)
 

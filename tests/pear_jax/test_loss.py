@@ -7,7 +7,7 @@ import pytest
 from jax.test_util import check_grads
 from scipy.stats import spearmanr
 
-from launch import runtime
+import jaxrun
 from pear_jax import explainers, loss
 
 D, H, C = 6, 12, 3
@@ -149,10 +149,10 @@ def test_finite_on_constant_attributions(batch):
 def test_sharded_batch_gives_same_numbers(devices, batch):
     x, y = batch
     params = _params()
-    mesh = runtime.make_mesh()
-    xs = jax.device_put(x, runtime.batch_sharding(mesh))
-    ys = jax.device_put(y, runtime.batch_sharding(mesh, 1))
-    ps = jax.device_put(params, runtime.replicated(mesh))
+    mesh = jaxrun.make_mesh()
+    xs = jax.device_put(x, jaxrun.batch_sharding(mesh))
+    ys = jax.device_put(y, jaxrun.batch_sharding(mesh, 1))
+    ps = jax.device_put(params, jaxrun.replicated(mesh))
     key = jax.random.key(6)
     f = jax.jit(jax.value_and_grad(
         lambda p, u, v: loss.pear_loss(mlp, p, u, v, key, lam=0.7, explainer_a="smoothgrad"), has_aux=True))

@@ -8,9 +8,8 @@ from jax.test_util import check_grads
 from scipy.special import logsumexp
 from scipy.stats import rankdata
 
-from launch import runtime
+import jaxrun
 from pear_jax import softrank
-
 
 # ----------------------------------------------------------------------------- numpy reference
 
@@ -172,9 +171,9 @@ def test_vmap_jit_and_one_compile_per_shape():
 
 
 def test_sharded_batch_gives_same_numbers(devices):
-    mesh = runtime.make_mesh()
+    mesh = jaxrun.make_mesh()
     x = np.random.default_rng(4).normal(size=(16, 7)).astype(np.float32)
-    xs = jax.device_put(x, runtime.batch_sharding(mesh))
+    xs = jax.device_put(x, jaxrun.batch_sharding(mesh))
     np.testing.assert_allclose(softrank.soft_rank(xs, 0.2, "l2"), softrank.soft_rank(x, 0.2, "l2"), atol=1e-6)
     np.testing.assert_allclose(softrank.soft_sort(xs, 0.2, "kl"), softrank.soft_sort(x, 0.2, "kl"), atol=1e-6)
 

@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from launch import runtime
+import jaxrun
 from pear_jax import loss as loss_lib
 from pear_jax import train
 
@@ -64,11 +64,11 @@ def syn_config(data_dir, lam=0.5):
 @pytest.fixture(scope="module")
 def pear_run(syn_dir, devices):
     """λ = 0.5 on the synthetic data, 8-device data parallelism (shared by several tests)."""
-    return train.train_and_evaluate(syn_config(syn_dir, 0.5), None, mesh=runtime.make_mesh())
+    return train.train_and_evaluate(syn_config(syn_dir, 0.5), None, mesh=jaxrun.make_mesh())
 
 
 def test_lambda_raises_grad_ig_rank_correlation(syn_dir, pear_run, devices):
-    plain = train.train_and_evaluate(syn_config(syn_dir, 0.0), None, mesh=runtime.make_mesh())
+    plain = train.train_and_evaluate(syn_config(syn_dir, 0.0), None, mesh=jaxrun.make_mesh())
     pear, base = pear_run["final_eval"], plain["final_eval"]
     assert pear["agree/rank_correlation"] > base["agree/rank_correlation"] + 0.05, (pear, base)
     assert pear["consensus"] < base["consensus"]
@@ -80,14 +80,14 @@ def test_lambda_raises_grad_ig_rank_correlation(syn_dir, pear_run, devices):
 def _first_step(run, mesh):
     step = train.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
     rows = run.order.rows(0)
-    x = runtime.global_batch(mesh, run.data.x_train[rows])
-    y = runtime.global_batch(mesh, run.data.y_train[rows])
+    x = jaxrun.global_batch(mesh, run.data.x_train[rows])
+    y = jaxrun.global_batch(mesh, run.data.y_train[rows])
     return step, x, y
 
 
 @pytest.mark.parametrize("lam", [0.5, 0.0])
 def test_trainer_loss_equals_kernel_loss(syn_dir, lam, devices):
-    mesh = runtime.auto_axes(runtime.make_mesh())
+    mesh = jaxrun.auto_axes(jaxrun.make_mesh())
     cfg = syn_config(syn_dir, lam)
     run = train.build(cfg, mesh)
     step, x, y = _first_step(run, mesh)
@@ -107,14 +107,14 @@ def test_sharded_equals_unsharded_and_compiles_once(syn_dir, devices):
     cfg = syn_config(syn_dir, 0.5)
     out = {}
     for n in (8, 1):
-        mesh = runtime.auto_axes(runtime.make_mesh(devices=devices[:n]))
+        mesh = jaxrun.auto_axes(jaxrun.make_mesh(devices=devices[:n]))
         run = train.build(cfg, mesh)
         step = train.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
         params, opt = run.params, run.opt_state
         for s in range(4):
             rows = run.order.rows(s)
-            x = runtime.global_batch(mesh, run.data.x_train[rows])
-            y = runtime.global_batch(mesh, run.data.y_train[rows])
+            x = jaxrun.global_batch(mesh, run.data.x_train[rows])
+            y = jaxrun.global_batch(mesh, run.data.y_train[rows])
             params, opt, _ = step(params, opt, x, y, run.rng, np.int32(s), run.baseline)
         assert step._cache_size() == 1  # four different batches, one compilation
         assert params["hidden_0"]["kernel"].sharding.is_fully_replicated
@@ -123,7 +123,7 @@ def test_sharded_equals_unsharded_and_compiles_once(syn_dir, devices):
 
 
 def test_bad_settings_are_named(syn_dir, devices):
-    mesh = runtime.make_mesh()
+    mesh = jaxrun.make_mesh()
     cfg = syn_config(syn_dir)
     cfg.batch_size = 30
     with pytest.raises(ValueError, match=r"config.batch_size=30 must be divisible by the mesh data axis \(8\)"):
@@ -144,14 +144,14 @@ _CHILD = r"""
 import json, sys
 import jax
 jax.config.update("jax_num_cpu_devices", 4)
-from launch import runtime
+import jaxrun
 port, pid, cfg_json, workdir, out = sys.argv[1:]
-runtime.initialize_distributed(f"127.0.0.1:{port}", 2, int(pid))
+jaxrun.initialize_distributed(f"127.0.0.1:{port}", 2, int(pid))
 import ml_collections
 from pear_jax import train
 cfg = train.base_config("syn")
 cfg.update_from_flattened_dict(json.loads(cfg_json))
-summary = train.train_and_evaluate(cfg, workdir, mesh=runtime.make_mesh())
+summary = train.train_and_evaluate(cfg, workdir, mesh=jaxrun.make_mesh())
 assert len(jax.devices()) == 8 and len(jax.local_devices()) == 4
 json.dump({"losses": summary["train_losses"], "final_eval": summary["final_eval"]}, open(out, "w"))
 """

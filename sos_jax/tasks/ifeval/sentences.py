@@ -84,7 +84,7 @@ def install_punkt_tab(data_dir: str) -> str:
         "collocations.tab": "\n".join("\t".join(pair) for pair in sorted(colloc)),
         "ortho_context.tab": "\n".join(f"{typ}\t{flags}" for typ, flags in sorted(ortho.items())),
     }
-    from launch.runtime import atomic_write_text
+    from jaxrun import atomic_write_text
 
     for name, body in files.items():
         atomic_write_text(os.path.join(target, name), body + "\n")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm, rankdata
 
-from sos_jax.analysis.factors import Benchmark, factor_scores, resolve_inputs, sos_benchmarks
+from sos_jax.analysis.factors import Benchmark, factor_scores
 from sos_jax.analysis.ingest import ModelResults, SampleLog, read_results
 
 TOY = [

@@ -4,8 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from sos_jax.analysis.ingest import (read_leaderboard, read_lm_eval_json, read_results, read_samples,
-                                     read_wide_csv)
+from sos_jax.analysis.ingest import read_leaderboard, read_lm_eval_json, read_results, read_samples, read_wide_csv
 
 
 def write_lm_eval_run(root, model, task_acc, with_samples=True, date="2024-07-22T10-11-12.123456"):

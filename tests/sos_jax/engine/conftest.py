@@ -64,14 +64,14 @@ def hflm_bos(llama_bos_dir):
 
 @pytest.fixture(scope="session")
 def single_mesh(devices):
-    from launch.runtime import make_mesh
+    from jaxrun import make_mesh
 
     return make_mesh(1, 1, devices=devices[:1])
 
 
 @pytest.fixture(scope="session")
 def sharded_mesh(devices):
-    from launch.runtime import make_mesh
+    from jaxrun import make_mesh
 
     return make_mesh(4, 2)
 

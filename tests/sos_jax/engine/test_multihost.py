@@ -24,7 +24,7 @@ CHILD = textwrap.dedent(
     jax.config.update("jax_num_cpu_devices", 4)
     port, pid, ckpt, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
-    from launch.runtime import atomic_write_json, is_main_process, make_mesh
+    from jaxrun import atomic_write_json, is_main_process, make_mesh
     from sos_jax.engine import Engine
 
     requests = json.loads(sys.argv[5])

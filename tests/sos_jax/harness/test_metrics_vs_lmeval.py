@@ -23,7 +23,7 @@ def test_metrics_equal_lm_eval_hf(tmp_path, make_tiny_hf_model, devices):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from launch.runtime import make_mesh
+    from jaxrun import make_mesh
     from sos_jax.harness.models import load_engine
 
     model_dir = make_tiny_hf_model("llama")

@@ -95,7 +95,7 @@ def test_chat_template_and_limit(tmp_path, fake_lm):
 
 
 def test_generation_cap_summary_and_tensorboard(tmp_path, fake_lm):
-    from launch.runtime import MetricWriter
+    from jaxrun import MetricWriter
 
     seen = []
 

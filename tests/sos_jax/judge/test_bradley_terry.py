@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from launch.runtime import make_mesh
+from jaxrun import make_mesh
 from sos_jax.judge.battles import Battles
 from sos_jax.judge.bradley_terry import (
     _bucket,

@@ -33,9 +33,9 @@ CHILD = textwrap.dedent(
     import numpy as np
     from flax import nnx
     from jax.experimental import multihost_utils
-    from launch.runtime import global_batch, make_mesh, process_slice
+    from jaxrun import global_batch, make_mesh, process_slice
     from sos_jax.models import load_pretrained
-    from launch.runtime import auto_axes
+    from jaxrun import auto_axes
 
     mesh = auto_axes(make_mesh(data=4, model=2))
     model, cfg = load_pretrained(ckpt, mesh=mesh)

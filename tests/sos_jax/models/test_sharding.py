@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from launch.runtime import batch_sharding, make_mesh
+from jaxrun import auto_axes, batch_sharding, make_mesh
 from sos_jax.models import cache_specs, init_cache, load_pretrained, partition_specs, shard_model
-from launch.runtime import auto_axes
 from sos_jax.models.sharding import param_path, spec_for
 
 from .hf_reference import causal_mask, padded_batch

@@ -1,0 +1,40 @@
+"""Run-time plumbing below both libraries: device meshes and global batches, multi-host start-up,
+the process-0 TensorBoard writer, atomic files and the JSON-lines reader.
+
+Launchers build these and hand them to library functions, so neither library builds a mesh or
+decides which process writes. This package imports neither `pear_jax`, `sos_jax` nor the
+launchers; they import it (launchers -> libraries -> jaxrun).
+"""
+
+from jaxrun.distributed import initialize_distributed, is_main_process
+from jaxrun.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
+from jaxrun.mesh import (
+    DATA_AXIS,
+    MODEL_AXIS,
+    auto_axes,
+    batch_sharding,
+    global_batch,
+    make_mesh,
+    process_slice,
+    replicated,
+)
+from jaxrun.metrics import MetricWriter, log_progress
+
+__all__ = [
+    "DATA_AXIS",
+    "MODEL_AXIS",
+    "MetricWriter",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "auto_axes",
+    "batch_sharding",
+    "global_batch",
+    "initialize_distributed",
+    "is_main_process",
+    "log_progress",
+    "make_mesh",
+    "process_slice",
+    "read_jsonl",
+    "replicated",
+]

@@ -1,0 +1,79 @@
+"""Device meshes and global arrays: the (data, model) mesh, its shardings, and one global batch
+built from each process's rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+MODEL_AXIS = "model"
+
+
+def make_mesh(data: int = -1, model: int = 1, devices: list | None = None, explicit: bool = False) -> Mesh:
+    """Returns a (data, model) mesh over `devices` (all devices by default).
+
+    `data=-1` takes every device not used by the model axis. Axes are Auto (XLA propagates
+    shardings from the inputs, the usual jit + NamedSharding contract) unless `explicit`, which
+    gives JAX's sharding-in-types mode (`jax.make_mesh`'s default since 0.9).
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if model < 1 or len(devices) % model:
+        raise ValueError(f"model axis size {model} must be >= 1 and divide the {len(devices)} devices")
+    if data == -1:
+        data = len(devices) // model
+    if data * model != len(devices):
+        raise ValueError(
+            f"mesh data={data} x model={model} = {data * model} does not match {len(devices)} devices"
+        )
+    axis_types = (AxisType.Explicit if explicit else AxisType.Auto,) * 2
+    if devices == list(jax.devices()):
+        return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS), axis_types=axis_types)
+    return Mesh(np.asarray(devices).reshape(data, model), (DATA_AXIS, MODEL_AXIS), axis_types=axis_types)
+
+
+def auto_axes(mesh: Mesh) -> Mesh:
+    """Returns `mesh` itself if all its axes are Auto, else the same devices and names with Auto axes.
+
+    Libraries call this on meshes they are handed, so a caller's Explicit-axes mesh (e.g. straight
+    from `jax.make_mesh`) cannot break reshapes and gathers over sharded dimensions.
+    """
+    if all(t == AxisType.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Returns the sharding that keeps a full copy on every device."""
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
+    """Returns the sharding that splits the leading (batch) dimension over the `data` axis."""
+    return NamedSharding(mesh, P(DATA_AXIS, *([None] * (ndim - 1))))
+
+
+def global_batch(mesh: Mesh, local_rows: np.ndarray | Any, spec: P | None = None) -> jax.Array:
+    """Returns one global array from this process's rows of it.
+
+    Every process passes its own contiguous slice of the global batch (process i holds rows
+    [i*n/p, (i+1)*n/p)); in a single process that is the whole batch.
+    """
+    spec = spec if spec is not None else P(DATA_AXIS, *([None] * (np.ndim(local_rows) - 1)))
+    sharding = NamedSharding(mesh, spec)
+    return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), local_rows)
+
+
+def process_slice(global_size: int) -> slice:
+    """Returns the rows of a global batch of `global_size` that this process feeds."""
+    n, i = jax.process_count(), jax.process_index()
+    if global_size % n:
+        raise ValueError(f"global batch {global_size} is not divisible by {n} processes")
+    per = global_size // n
+    return slice(i * per, (i + 1) * per)
