@@ -30,6 +30,8 @@ INSTALL_REQUIRES = [
     # MATH-hard equivalence: sympy's parse_latex accepts only this antlr runtime.
     "sympy",
     "antlr4-python3-runtime==4.11",
+    # pear_jax.tensions: the PLD accountant that calibrates DP-SGD noise and reports ε.
+    "dp-accounting",
 ]
 
 # The peers that tests and benchmarks compare against. torch is pinned to the CPU build: an
@@ -44,6 +46,8 @@ TEST_REQUIRES = [
     "captum",
     "scikit-learn",
     "immutabledict",
+    # pear_jax.tensions' fairness metrics are checked against fairlearn's definitions.
+    "fairlearn",
 ]
 
 setup(
