@@ -50,11 +50,11 @@ def transparency_metrics(attributions: dict[str, np.ndarray], g: np.ndarray, sen
     result = agreement.disagreement_matrix(attributions, k)
     spearman = _mean_over_pairs(result["metrics"]["rank_correlation"]["per_row"])
     fa = _mean_over_pairs(result["metrics"]["feature_agreement"]["per_row"])
-    out = {"spearman": float(spearman.mean()), f"fa@{k}": float(fa.mean())}
+    out = {"spearman": float(spearman.mean()), f"fa_at_{k}": float(fa.mean())}
     if sensitive is not None:
         g = np.asarray(g)
         out["spearman_gap"] = float(spearman[g == 1].mean() - spearman[g == 0].mean())
-        out[f"fa@{k}_gap"] = float(fa[g == 1].mean() - fa[g == 0].mean())
+        out[f"fa_at_{k}_gap"] = float(fa[g == 1].mean() - fa[g == 0].mean())
         shares = []
         for a in attributions.values():
             mag = np.abs(a)

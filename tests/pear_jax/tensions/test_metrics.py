@@ -63,5 +63,5 @@ def test_transparency_metrics_on_known_attributions():
     same = {name: a for name in ("e1", "e2", "e3")}
     g = np.arange(40) % 2
     out = transparency.transparency_metrics(same, g, sensitive=0, k=2)
-    np.testing.assert_allclose([out["spearman"], out["fa@2"], out["spearman_gap"]], [1.0, 1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose([out["spearman"], out["fa_at_2"], out["spearman_gap"]], [1.0, 1.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(out["sensitive_share"], (np.abs(a[:, 0]) / np.abs(a).sum(1)).mean(), rtol=1e-6)
