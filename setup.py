@@ -64,6 +64,7 @@ setup(
         "console_scripts": [
             "pear-train=launch.pear_train:run",
             "pear-sweep=launch.pear_sweep:run",
+            "pear-tensions=launch.pear_tensions:run",
             "sos-eval=launch.sos_eval:run",
             "sos-analyze=launch.sos_analyze:run",
             "sos-judge=launch.sos_judge:run",

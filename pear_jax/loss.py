@@ -117,6 +117,7 @@ def pear_loss(
     explainer_a_kwargs: Mapping[str, Any] | None = None,
     explainer_b_kwargs: Mapping[str, Any] | None = None,
     strength: float = SOFT_RANK_STRENGTH,
+    weights: jax.Array | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Returns (loss, {"ce": cross-entropy, "consensus": consensus loss}) for one batch.
 
@@ -127,7 +128,9 @@ def pear_loss(
     Differentiable w.r.t. `params` through the explainers (double backprop). `lam` and `mu` are
     Python floats in [0, 1]; `lam == 0` skips the explainers at trace time and reports
     consensus = NaN ("not computed") so no cost is paid for it. `key` feeds smoothgrad (split
-    between A and B) and may be None when neither explainer samples.
+    between A and B) and may be None when neither explainer samples. `weights` (n,), optional,
+    weights the rows: both means become sum(weights * per-row term) / n (reweighing; rows with
+    weight 0 are padding).
     """
     lam = validation.check_unit_interval("lam", lam)
     mu = validation.check_unit_interval("mu", mu)
@@ -141,7 +144,14 @@ def pear_loss(
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         raise ValueError(f"apply_fn(params, x) must return (n, C) logits, got shape {logits.shape}")
     validation.check_target(y, x.shape[0], logits.shape[1])
-    ce = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+    ce_rows = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+    if weights is not None and jnp.shape(weights) != (x.shape[0],):
+        raise ValueError(f"weights must have shape ({x.shape[0]},) (one per row of x), got {jnp.shape(weights)}")
+
+    def mean(rows):
+        return jnp.mean(rows) if weights is None else jnp.sum(weights * rows) / rows.shape[0]
+
+    ce = mean(ce_rows)
     if lam == 0.0:
         return ce, {"ce": ce, "consensus": jnp.full((), jnp.nan, ce.dtype)}
 
@@ -151,6 +161,6 @@ def pear_loss(
     key_a, key_b = jax.random.split(key) if key is not None else (None, None)
     attr_a = explainers.explain(explainer_a, apply_fn, params, x, y, key_a, **dict(explainer_a_kwargs or {}))
     attr_b = explainers.explain(explainer_b, apply_fn, params, x, y, key_b, **dict(explainer_b_kwargs or {}))
-    consensus = jnp.mean(_consensus_rows(attr_a, attr_b, mu, strength))
+    consensus = mean(_consensus_rows(attr_a, attr_b, mu, strength))
     loss = (1.0 - lam) * ce + lam * consensus
     return loss, {"ce": ce, "consensus": consensus}

@@ -56,11 +56,11 @@ def _result_path(workdir: Path, dataset: str, cell: Cell) -> Path:
     return workdir / dataset / cell.name / f"seed_{cell.seed}.json"
 
 
-def _settings(config, lam: float, use_dp: bool) -> trainer.StackSettings:
+def _settings(config, lam: float, use_dp: bool, weighted: bool = True) -> trainer.StackSettings:
     return trainer.StackSettings(lam=lam, mu=config.mu, explainer_a=config.explainer_a,
                                  explainer_b=config.explainer_b, strength=config.strength,
                                  ig_steps=config.ig_steps, batch_size=config.batch_size, dp=use_dp,
-                                 l2_clip=config.dp_l2_clip)
+                                 l2_clip=config.dp_l2_clip, weighted=weighted)
 
 
 def evaluate_model(apply_fn, params, d: data_lib.GroupedData, *, config, seed: int) -> dict[str, float]:
@@ -105,7 +105,7 @@ def evaluate_model(apply_fn, params, d: data_lib.GroupedData, *, config, seed: i
 def _train_and_measure(config, d: data_lib.GroupedData, todo: list[Cell], use_dp: bool, lam: float,
                        noise_for: dict, eps_for: dict, mesh: Mesh, workdir: Path | None,
                        writer: jaxrun.MetricWriter) -> list[dict]:
-    settings = _settings(config, lam, use_dp)
+    settings = _settings(config, lam, use_dp, weighted=any(c.reweigh for c in todo))
     n = len(d.y_train)
     weights_rw = fairness.reweighing_weights(d.y_train, d.g_train) if d.has_groups else np.ones(n, np.float32)
     weights = np.stack([weights_rw if c.reweigh else np.ones(n, np.float32) for c in todo])
@@ -127,14 +127,17 @@ def _train_and_measure(config, d: data_lib.GroupedData, todo: list[Cell], use_dp
     records = []
     for k, c in enumerate(todo):
         metrics = evaluate_model(stack.apply_fn, trainer.unstack(stack.params, k), d, config=config, seed=c.seed)
-        rec = {"dataset": d.name, "group": d.group_name, "cell": c.name, "lam": c.lam, "dp_target": c.epsilon,
-               "epsilon": eps_for[c.epsilon] if c.epsilon is not None else None,
-               "noise_multiplier": noise[k], "reweigh": c.reweigh, "seed": c.seed,
-               "stack_size": len(todo), "stack_train_seconds": train_s, "metrics": metrics}
+        records.append({"dataset": d.name, "group": d.group_name, "cell": c.name, "lam": c.lam,
+                        "dp_target": c.epsilon, "epsilon": eps_for[c.epsilon] if c.epsilon is not None else None,
+                        "noise_multiplier": noise[k], "reweigh": c.reweigh, "seed": c.seed, "metrics": metrics})
+    # Stack wall time (train + measure), what the grid's cost sums; the id tells stacks apart.
+    stack_info = {"stack_id": f"{tag}@{time.time():.0f}", "stack_size": len(todo), "stack_train_seconds": train_s,
+                  "stack_seconds": time.perf_counter() - t0}
+    for c, rec in zip(todo, records):
+        rec.update(stack_info)
         if workdir is not None and jaxrun.is_main_process():
             jaxrun.atomic_write_json(_result_path(workdir, d.name, c), rec)
-        writer.scalars(c.seed, {f"{d.name}/{c.name}/{m}": v for m, v in metrics.items() if np.isfinite(v)})
-        records.append(rec)
+        writer.scalars(c.seed, {f"{d.name}/{c.name}/{m}": v for m, v in rec["metrics"].items() if np.isfinite(v)})
     return records
 
 

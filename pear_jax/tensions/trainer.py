@@ -50,6 +50,7 @@ class StackSettings:
     batch_size: int = 64  # non-DP batch; DP: the expected Poisson batch
     dp: bool = False
     l2_clip: float = 1.0
+    weighted: bool = True  # False: every row weight is 1 (the loss is then exactly pear_loss's batch mean)
 
 
 @dataclasses.dataclass
@@ -79,21 +80,18 @@ def _explainer_kwargs(name: str, settings: StackSettings, baseline) -> dict:
     return {}
 
 
-def row_losses(apply_fn: Callable, settings: StackSettings) -> Callable:
-    """Returns `f(params, x (B, d), y (B,), key, baseline) -> (B,)` per-row PEAR losses."""
+def batch_loss(apply_fn: Callable, settings: StackSettings) -> Callable:
+    """Returns `f(params, x (B, d), y (B,), w (B,), key, baseline) -> sum_i w_i l_i / B`, the
+    row-weighted PEAR loss of `pear_jax.loss.pear_loss` (the single trainer's loss when w = 1)."""
 
-    def one(params, xr, yr, key, baseline):
+    def f(params, x, y, w, key, baseline):
         loss, _ = loss_lib.pear_loss(
-            apply_fn, params, xr[None], yr[None], key, lam=settings.lam, mu=settings.mu,
+            apply_fn, params, x, y, key, lam=settings.lam, mu=settings.mu,
             explainer_a=settings.explainer_a, explainer_b=settings.explainer_b,
             explainer_a_kwargs=_explainer_kwargs(settings.explainer_a, settings, baseline),
             explainer_b_kwargs=_explainer_kwargs(settings.explainer_b, settings, baseline),
-            strength=settings.strength)
+            strength=settings.strength, weights=w if settings.weighted else None)
         return loss
-
-    def f(params, x, y, key, baseline):
-        keys = jax.random.split(key, x.shape[0])
-        return jax.vmap(one, in_axes=(None, 0, 0, 0, None))(params, x, y, keys, baseline)
 
     return f
 
@@ -133,7 +131,7 @@ def make_epoch_fn(stack: Stack, mesh: Mesh, num_rows: int) -> Callable:
     step's keys are fold_in(model key, step), so resuming is exact).
     """
     s = stack.settings
-    f_rows = row_losses(stack.apply_fn, s)
+    f_batch = batch_loss(stack.apply_fn, s)
     tx = stack.tx
     q_n = float(s.batch_size)  # DP: the expected sample size q * n
 
@@ -143,8 +141,8 @@ def make_epoch_fn(stack: Stack, mesh: Mesh, num_rows: int) -> Callable:
         xb, yb = x[rows], y[rows]
         wb = w[rows] * mask.astype(x.dtype)
         if s.dp:
-            def weighted(p, xr, yr, wr, kr):
-                return wr * f_rows(p, xr[None], yr[None], kr, baseline)[0]
+            def weighted(p, xr, yr, wr, kr):  # one row: its own explanations, its own weight
+                return f_batch(p, xr[None], yr[None], wr[None], kr, baseline)
 
             row_keys = jax.random.split(loss_key, rows.shape[0])
             losses, grads = jax.vmap(jax.value_and_grad(weighted), in_axes=(None, 0, 0, 0, 0))(
@@ -152,10 +150,7 @@ def make_epoch_fn(stack: Stack, mesh: Mesh, num_rows: int) -> Callable:
             grads = dp.private_gradient(grads, s.l2_clip, sigma, noise_key, q_n)
             loss = jnp.sum(losses) / q_n
         else:
-            def mean_loss(p):
-                return jnp.sum(wb * f_rows(p, xb, yb, loss_key, baseline)) / rows.shape[0]
-
-            loss, grads = jax.value_and_grad(mean_loss)(params)
+            loss, grads = jax.value_and_grad(f_batch)(params, xb, yb, wb, loss_key, baseline)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -196,7 +191,8 @@ def epoch_batches(settings: StackSettings, seeds: Sequence[int], num_rows: int, 
 
 
 def train_stack(stack: Stack, x_train: np.ndarray, y_train: np.ndarray, *, num_epochs: int, mesh: Mesh,
-                baseline: np.ndarray | None = None, on_epoch: Callable[[int, np.ndarray], None] | None = None) -> Stack:
+                baseline: np.ndarray | None = None, on_epoch: Callable[[int, np.ndarray], None] | None = None,
+                steps_per_call: int | None = None) -> Stack:
     """Returns `stack` trained for `num_epochs` epochs (one compiled program for every epoch).
 
     `on_epoch(epoch, losses (S, K))` is called after each epoch with the per-step training losses.
@@ -221,10 +217,15 @@ def train_stack(stack: Stack, x_train: np.ndarray, y_train: np.ndarray, *, num_e
         rows, mask = epoch_batches(s, stack.seeds, n, epoch, steps_per_epoch=spe, capacity=capacity)
         rows, mask = jax.device_put(rows, smk), jax.device_put(mask, smk)
         steps = jax.device_put(np.arange(epoch * spe, (epoch + 1) * spe, dtype=np.int32), rep)
-        stack.params, stack.opt_state, losses = epoch_fn(stack.params, stack.opt_state, x, y, stack.weights,
-                                                         stack.noise, keys, rows, mask, steps, base)
+        chunk = steps_per_call or spe
+        losses = []
+        for lo in range(0, spe, chunk):
+            sl = slice(lo, lo + chunk)
+            stack.params, stack.opt_state, part = epoch_fn(stack.params, stack.opt_state, x, y, stack.weights,
+                                                           stack.noise, keys, rows[sl], mask[sl], steps[sl], base)
+            losses.append(part)
         if on_epoch is not None:
-            on_epoch(epoch, np.asarray(losses))
+            on_epoch(epoch, np.concatenate([np.asarray(part) for part in losses]))
     return stack
 
 

@@ -45,7 +45,7 @@ def test_stacked_equals_sequential_single_runs(lam):
         singles.append(_host(train.train_and_evaluate(c, None, mesh=jaxrun.make_mesh(), data=data)["params"]))
     # 4 models sharded over a 4-device data axis: each device trains its own model.
     mesh = jaxrun.make_mesh(devices=jax.devices()[:4])
-    settings = trainer.StackSettings(lam=lam, ig_steps=8, batch_size=32)
+    settings = trainer.StackSettings(lam=lam, ig_steps=8, batch_size=32, weighted=False)
     stack = trainer.init_stack(cfg.model, cfg.optim, settings, num_features=5, seeds=seeds,
                                weights=np.ones((4, len(y))), noise=np.zeros(4), mesh=mesh)
     assert stack.model_sharding.spec == jax.sharding.PartitionSpec("data")
