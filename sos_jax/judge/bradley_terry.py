@@ -37,6 +37,7 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxrun.buckets import bucket_size, next_power_of_two
 from sos_jax.judge.battles import Battles, battles_from_judgments
 from sos_jax.judge.judgments import Judgments
 from sos_jax.judge.style import COVARIATES
@@ -49,12 +50,10 @@ _ELO_PER_LOGIT = ELO_SCALE / math.log(10.0)
 _PAIR_ONEHOT_MAX = 1 << 24
 
 
-def _bucket(n: int, minimum: int = 256) -> int:
-    """Returns n rounded up to 1/8-power-of-two steps, so a run compiles a bounded number of times."""
-    if n <= minimum:
-        return minimum
-    step = 1 << max(0, (n - 1).bit_length() - 3)
-    return -(-n // step) * step
+def battle_bucket(n: int) -> int:
+    """Returns the padded battle count for n battles: at least 256, then four sizes per octave, so a
+    run compiles a bounded number of times with under 25% padding."""
+    return bucket_size(n, 256, per_octave=4)
 
 
 def _fit_chunk(c, amat, aabs, pairs, y, s, style_free, *, max_iter: int):
@@ -159,7 +158,7 @@ def pair_table(a: np.ndarray, b: np.ndarray, num_models: int) -> tuple[np.ndarra
     """Returns (pair_id per battle, pair_a, pair_b) for the unique (a, b) pairs, padded to a bucket."""
     key = np.asarray(a, np.int64) * num_models + np.asarray(b, np.int64)
     uniq, inverse = np.unique(key, return_inverse=True)
-    size = max(16, 1 << (len(uniq) - 1).bit_length())
+    size = next_power_of_two(len(uniq), 16)
     pad = np.zeros(size - len(uniq), np.int64)
     full = np.concatenate([uniq, pad])
     return inverse.astype(np.int32), (full // num_models).astype(np.int32), (full % num_models).astype(np.int32)
@@ -387,7 +386,7 @@ def fit_battles(
 
     # Draw-table length depends only on the battle bucket and the strong weight, so re-fits on
     # other criteria (other strong-verdict counts) reuse the compiled kernel.
-    npad = _bucket(n)
+    npad = battle_bucket(n)
     dtype = jnp.zeros(()).dtype  # float32 unless x64 is enabled
     pad = lambda x, v=0: np.concatenate([x, np.full((npad - n,) + x.shape[1:], v, x.dtype)])  # noqa: E731
     theta, beta, done, _ = bt_bootstrap_kernel(
