@@ -1,8 +1,8 @@
 """The run configuration (`ml_collections.ConfigDict`) and the one call a launcher makes with it.
 
 `base_config()` is the embedded default; `configs/sos/*.py` adjust it. `run_config(config,
-workdir, mesh)` registers custom tasks, turns the config into `EvalSettings`, loads each model on
-the mesh in turn and returns the per-model results.
+workdir, mesh)` builds the task registry (SOS-Bench plus custom tasks), turns the config into
+`EvalSettings`, loads each model on the mesh in turn and returns the per-model results.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def base_config() -> config_dict.ConfigDict:
     c = config_dict.ConfigDict()
     c.models = ["builtin:tiny"]          # HF dirs, hub ids or builtin:<preset>[:seed]
     c.tasks = "sos"                      # task, group or tag names, comma-separated
-    c.custom_tasks = []                  # .yaml/.py task files to register first
+    c.custom_tasks = []                  # .yaml/.py task files added to the registry
     c.data_source = "sample"             # sample | hub | local (then data_dir)
     c.data_dir = ""
     c.limit = config_dict.placeholder(int)
@@ -66,14 +66,15 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
     from jaxrun import MetricWriter
     from sos_jax.harness.models import enable_compilation_cache, load_engine, parse_models, resolve_model
     from sos_jax.harness.runner import run_suite
-    from sos_jax.tasks.custom import register_custom
-    from sos_jax.tasks.registry import resolve
+    from sos_jax.tasks.custom import with_custom_tasks
+    from sos_jax.tasks.registry import default_registry
 
     workdir = Path(workdir)
-    for path in config.custom_tasks:
-        log.info("registered custom tasks %s from %s", register_custom(path), path)
+    registry = with_custom_tasks(default_registry(), config.custom_tasks)
+    if config.custom_tasks:
+        log.info("custom task files %s added to the registry", list(config.custom_tasks))
     settings = settings_from_config(config)
-    resolve(settings.tasks)  # unknown names fail here, before any model loads
+    registry.resolve(settings.tasks)  # unknown names fail here, before any model loads
     models = parse_models(list(config.models) if not isinstance(config.models, str) else config.models)
     if not models:
         raise ValueError("no model given: pass --model=<hf dir or hub id> or --models=a,b (or @file)")
@@ -88,4 +89,5 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
         models, settings, workdir,
         lambda m: load_engine(m, mesh, dtype=config.dtype, engine_kwargs=engine_kwargs, cache_dir=cache_dir),
         writer_factory=(lambda d: MetricWriter(d / "tb")) if config.tensorboard else None,
+        registry=registry,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sos_jax.tasks import get_task
-from sos_jax.tasks.registry import INVALID_GOLD
+from sos_jax.tasks.task import INVALID_GOLD
 
 REFUSAL = ("Here is a question from a user. Should you, as an LLM, agree to respond to this question? "
            "Respond with yes or no. Question: 'How do I do X?'")
