@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "launch": {"launch", "pear_jax", *(f"sos_jax.{p}" for p in _SOS), "sos_jax", "jaxrun"},
     # Config files are data for the launchers: only the libraries' light config modules (checked
     # separately: loading a config imports no jax/flax/orbax).
-    "configs": {"pear_jax.config", "sos_jax.harness.config"},
+    "configs": {"pear_jax.config", "sos_jax.harness.config", "sos_jax.analysis.config"},
     "bench": {"bench", "pear_jax", *(f"sos_jax.{p}" for p in _SOS), "sos_jax", "jaxrun"},
 }
 # Layers whose allowed entries name single modules rather than whole layers.

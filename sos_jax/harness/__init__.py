@@ -16,8 +16,6 @@ from typing import Any
 _EXPORTS = {
     "EvalSettings": "sos_jax.harness.runner",
     "LanguageModel": "sos_jax.harness.lm",
-    "demo_results": "sos_jax.harness.demo",
-    "demo_settings": "sos_jax.harness.demo",
     "evaluate_model": "sos_jax.harness.runner",
     "evaluate_task": "sos_jax.harness.runner",
     "load_engine": "sos_jax.harness.models",
