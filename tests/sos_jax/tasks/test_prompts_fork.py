@@ -1,5 +1,5 @@
-"""The fork-only tasks (safety, the fork's BBQ) build exactly the strings TASKS.md quotes, and
-reproduce the reference's label oddities; corrected variants fix them under their own names."""
+"""The fork-only tasks (safety, the fork's BBQ) build exactly the reference's strings (docs/tasks.md)
+and reproduce its label oddities; corrected variants fix them under their own names."""
 
 from __future__ import annotations
 
