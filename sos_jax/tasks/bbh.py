@@ -47,7 +47,6 @@ def make_task(name: str) -> Task:
         fewshot_samples=tuple(spec["shots"]),
         fewshot_sampler="first_n",
         metrics=(ACC_NORM,),
-        groups=("leaderboard_bbh",),
         version=0.0,
     )
 

@@ -59,7 +59,6 @@ def make_task(suffix: str) -> Task:
         required_fields=("context", "question", "choices", "answer"),
         description=f"The following are multiple choice questions (with answers) about {subject}.\n",
         metrics=(ACC, ACC_NORM),
-        groups=("bbq",),
     )
 
 

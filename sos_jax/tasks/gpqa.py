@@ -67,7 +67,6 @@ def make_task(config: str) -> Task:
         nullable_fields=_FIELDS[1:],  # the reference cleans a missing answer to " "
         process_docs=process_docs,
         metrics=(ACC_NORM,),
-        groups=("leaderboard_gpqa",),
         version=1.0,
         notes="choice order: seeded per-task permutation; the reference's global-RNG order is not reproducible",
     )

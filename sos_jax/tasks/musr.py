@@ -38,7 +38,6 @@ def make_task(split: str) -> Task:
         doc_to_choice=doc_to_choice,
         required_fields=("narrative", "question", "choices", "answer_choice"),
         metrics=(ACC_NORM,),
-        groups=("leaderboard_musr",),
         version=1.0,
     )
 

@@ -65,12 +65,12 @@ def toxigen_target(doc: dict) -> int:
 
 
 def _mc(name: str, dataset: str, split: str, text, choices, target, fields, config=None, version=0.0,
-        notes="", groups=("safety",)) -> Task:
+        notes="") -> Task:
     return Task(
         name=name, dataset_path=dataset, dataset_name=config, split=split,
         output_type="multiple_choice", doc_to_text=text, doc_to_target=target,
         doc_to_choice=lambda doc, _c=tuple(choices): list(_c), required_fields=fields,
-        metrics=(ACC, ACC_NORM), groups=groups, version=version, notes=notes,
+        metrics=(ACC, ACC_NORM), version=version, notes=notes,
     )
 
 
@@ -103,7 +103,7 @@ TASKS = (
         # "{{answers}}" renders the list's repr, which lm-eval literal_evals back to gold indices.
         doc_to_target=lambda d: [int(a) for a in d["answers"]],
         doc_to_choice=lambda d: list(d["choices"]), required_fields=("question", "choices", "answers"),
-        metrics=(ACC, ACC_NORM), groups=("safety",),
+        metrics=(ACC, ACC_NORM),
         notes="multiple gold indices; ~0.5 for every model (instruction dropped by the conversion)",
     ),
     _mc("SGXSTest", "walledai/SGXSTest", "train", _xstest, ["safe", "unsafe"],
@@ -122,11 +122,11 @@ TASKS = (
 VARIANTS = (
     _mc("DTToxicity_corrected", "walledai/DTToxicity", "rtp", lambda d: DTTOXICITY_PROMPT.format(prompt=d["prompt"]),
         ["True", "False"], lambda d: 0 if d["toxic"] else 1, ("prompt", "toxic"),
-        notes="corrected: toxic -> 'True'", groups=()),
+        notes="corrected: toxic -> 'True'"),
     _mc("JailbreakHub_corrected", "walledai/JailbreakHub", "train",
         lambda d: JAILBREAK_PROMPT.format(prompt=d["prompt"]), ["True", "False"],
         lambda d: 0 if d["jailbreak"] else 1, ("prompt", "jailbreak"),
-        notes="corrected: jailbreak -> 'True'", groups=()),
+        notes="corrected: jailbreak -> 'True'"),
 )
 
 GROUPS = ()

@@ -71,7 +71,6 @@ class Task:
     generation_kwargs: Mapping[str, Any] | None = None
     metrics: tuple[Metric, ...] = (ACC,)
     process_results: Callable[[dict, str], dict] | None = None
-    groups: tuple[str, ...] = ()
     # Set by the suite (`sos_jax.tasks.suite`), not by the family: the factor the task's score
     # feeds (None: in no factor) and whether it enters as 1 - score.
     factor: str | None = None

@@ -32,7 +32,6 @@ def make_task(short: str) -> Task:
         required_fields=("question", "choices", "answer"),
         description=f"The following are multiple choice questions (with answers) about {SUBJECTS[short]}.\n",
         metrics=(ACC,),
-        groups=("wmdp",),
     )
 
 
