@@ -37,6 +37,7 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxrun import DATA_AXIS
 from jaxrun.buckets import bucket_size, next_power_of_two
 from sos_jax.judge.battles import Battles, battles_from_judgments
 from sos_jax.judge.judgments import Judgments
@@ -233,14 +234,14 @@ def bt_bootstrap_kernel(
     fit = functools.partial(_fit_rounds, max_iter=max_iter, chunk=chunk)
     if mesh is None:
         return fit(c, amat, aabs, pairs, y, s, style_free)
-    ndev = mesh.shape["data"]
+    ndev = mesh.shape[DATA_AXIS]
     c = jnp.concatenate([c, jnp.broadcast_to(w, (-rounds % ndev, w.shape[0]))], axis=0)
-    c = _constrain(c, mesh, P("data", None))
+    c = _constrain(c, mesh, P(DATA_AXIS, None))
     sharded = jax.shard_map(
         fit,
         mesh=mesh,
-        in_specs=(P("data", None), P(), P(), P(), P(), P(), P()),
-        out_specs=(P("data", None), P("data", None), P("data"), P("data")),
+        in_specs=(P(DATA_AXIS, None), P(), P(), P(), P(), P(), P()),
+        out_specs=(P(DATA_AXIS, None), P(DATA_AXIS, None), P(DATA_AXIS), P(DATA_AXIS)),
         check_vma=False,
     )
     # Gather the rounds back (an explicit-axes mesh will not slice a sharded dim unevenly).
@@ -248,7 +249,7 @@ def bt_bootstrap_kernel(
 
 
 @dataclasses.dataclass(frozen=True)
-class Leaderboard:
+class BTLeaderboard:
     """A BT leaderboard, sorted by rating (best first).
 
     rating: Elo scale (400), baseline = 1000. score: 100 * predicted win rate vs the baseline.
@@ -350,7 +351,7 @@ def fit_battles(
     mesh: Mesh | None = None,
     max_iter: int = 50,
     criterion: str | None = None,
-) -> Leaderboard:
+) -> BTLeaderboard:
     """Returns the BT leaderboard of `battles`, anchored at `baseline` (see module doc).
 
     `mesh`: bootstrap rounds are split over its `data` axis.
@@ -423,7 +424,7 @@ def fit_battles(
 
     n_rows = np.bincount(a, weights=w, minlength=len(order)) + np.bincount(b, weights=w, minlength=len(order))
     rank = np.argsort(-np.nan_to_num(rating, nan=-np.inf), kind="stable")
-    return Leaderboard(
+    return BTLeaderboard(
         models=tuple(order[i] for i in rank),
         rating=rating[rank],
         rating_ci_low=lo[rank],
@@ -457,7 +458,7 @@ def bt_leaderboard(
     weight: int = 3,
     resample: str = "rows",
     mesh: Mesh | None = None,
-) -> Leaderboard:
+) -> BTLeaderboard:
     """Returns the Bradley-Terry leaderboard of `judgments` against `baseline` (see module doc).
 
     `criterion` ranks on a criterion's verdicts instead of the overall one; `style_control`
@@ -481,4 +482,4 @@ def bt_leaderboard(
     )
 
 
-__all__ = ["ANCHOR_RATING", "ELO_SCALE", "Leaderboard", "bt_bootstrap_kernel", "bt_leaderboard", "fit_battles"]
+__all__ = ["ANCHOR_RATING", "ELO_SCALE", "BTLeaderboard", "bt_bootstrap_kernel", "bt_leaderboard", "fit_battles"]

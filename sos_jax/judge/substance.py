@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from sos_jax.judge.bradley_terry import (
-    Leaderboard,
+    BTLeaderboard,
     _round_counts,
     battle_bucket,
     bt_leaderboard,
@@ -51,7 +51,7 @@ class StyleVsSubstance:
     excluded: dict[str, str]
     flags: list[str]
     agreement: dict[str, dict[str, float]]
-    leaderboards: dict[str, Leaderboard]
+    leaderboards: dict[str, BTLeaderboard]
     correlations: dict[str, dict[str, float]]
 
     def to_json(self) -> dict[str, Any]:
@@ -195,7 +195,7 @@ def style_vs_substance(
         coef = lo = hi = np.zeros(0)
         r2 = float("nan")
 
-    boards: dict[str, Leaderboard] = {}
+    boards: dict[str, BTLeaderboard] = {}
     correlations: dict[str, dict[str, float]] = {}
     if leaderboards:
         base = baseline or _single_baseline(judgments)
