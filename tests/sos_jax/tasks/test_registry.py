@@ -174,3 +174,37 @@ def test_suite_mistakes_are_refused():
         Registry.from_suite(Suite("s", (Family(_toy_family(extra_group=[bad_group]), "safety", ("acc",)),)))
     with pytest.raises(ValueError, match="no weight for task"):
         Registry.from_suite(Suite("s", (Family(_toy_family(), "safety", ("acc",), "T", weights={"x": 1}),))).benchmarks()
+
+
+def test_task_modules_import_without_cycles():
+    # Every import between sos_jax.tasks modules (top-level or inside functions) points one way:
+    # task <- families <- suite <- registry <- custom.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "sos_jax" / "tasks"
+    graph = {}
+    for path in root.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sos_jax.tasks"):
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                deps |= {n.split(".")[2] for n in names if n.count(".") >= 2}
+        graph[path.stem] = deps & {p.stem for p in root.glob("*.py")} - {path.stem}
+    assert graph["task"] == set() and graph["suite"] >= {"bbh", "wmdp", "task"}
+    done, stack = set(), []
+
+    def visit(m):
+        assert m not in stack, f"import cycle: {' -> '.join(stack + [m])}"
+        if m in done:
+            return
+        stack.append(m)
+        for d in graph.get(m, ()):
+            visit(d)
+        stack.pop()
+        done.add(m)
+
+    for m in graph:
+        visit(m)
