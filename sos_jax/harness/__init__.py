@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "EvalSettings": "sos_jax.harness.runner",
+    "EvalSettings": "sos_jax.harness.config",
     "LanguageModel": "sos_jax.harness.lm",
     "evaluate_model": "sos_jax.harness.runner",
     "evaluate_task": "sos_jax.harness.runner",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from jaxrun import atomic_write_json, atomic_write_text, is_main_process, log_progress
+from sos_jax.harness.config import EvalSettings
 from sos_jax.harness.data import TaskDocs, load_task_docs
 from sos_jax.harness.lm import LanguageModel
 from sos_jax.harness.results import ResultsStore, build_results, model_slug, stable_hash
@@ -29,30 +30,6 @@ from sos_jax.tasks.registry import Registry, default_registry
 from sos_jax.tasks.task import Task
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalSettings:
-    """What to run and how; everything here is part of each task's config hash.
-
-    `max_gen_toks` caps generation lengths (smoke runs on random models); None keeps each
-    task's own (1024 MATH, 1280 IFEval).
-    """
-
-    tasks: tuple[str, ...] = ("sos",)
-    data_source: str = "sample"
-    data_dir: str | None = None
-    limit: int | None = None
-    apply_chat_template: bool = False
-    fewshot_seed: int = 1234
-    max_gen_toks: int | None = None
-    log_samples: bool = True
-
-    def hashed(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("tasks")
-        d.pop("log_samples")
-        return d
 
 
 @dataclasses.dataclass
