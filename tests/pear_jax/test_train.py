@@ -174,6 +174,9 @@ def test_bad_settings_are_named(syn_dir, devices):
     cfg.lam = 1.5
     with pytest.raises(ValueError, match=r"config.lam must be in \[0, 1\], got 1.5"):
         train.build(cfg, mesh)
+    cfg.lam, cfg.seed = 0.5, 2**31
+    with pytest.raises(ValueError, match=r"config.seed must fit in int32"):
+        train.build(cfg, mesh)
     with pytest.raises(AttributeError, match="lamm"):
         cfg.lamm = 0.5  # the config is locked: typos are rejected by name
 
