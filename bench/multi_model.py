@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 import jaxrun  # noqa: E402
 from pear_jax import data as data_lib  # noqa: E402
 from pear_jax import train  # noqa: E402
+from pear_jax.config import base_config  # noqa: E402
 from pear_jax.tensions import trainer  # noqa: E402
 
 
@@ -63,7 +64,7 @@ def main() -> None:
     full = data_lib.load("california_housing", max_train_rows=args.rows, max_test_rows=64)
     data = data_lib.TabularData(full.x_train, full.y_train, full.x_test, full.y_test, full.feature_names,
                                 full.classes, full.name)
-    cfg = train.base_config("california_housing")
+    cfg = base_config("california_housing")
     cfg.lam, cfg.ig_baseline, cfg.num_epochs = 0.5, "zeros", args.epochs
     cfg.eval.every_epochs, cfg.final.rows, cfg.checkpoint.every_steps, cfg.log_every_steps = -1, 0, 0, 10**9
     seeds = list(range(args.models))

@@ -11,5 +11,5 @@ measures every axis on every model:
 * `fairness`, `privacy`, `transparency`: the per-model metrics;
 * `trainer`: the stacked trainer; `grid`: the resumable grid and `report`: its tables and plots.
 
-This module imports nothing heavy, so configs may import `pear_jax.tensions.defaults`.
+This module imports nothing heavy, so configs may import `pear_jax.tensions.config`.
 """

@@ -1,6 +1,6 @@
 """The tensions grid on Adult with race (white / non-white) as the sensitive attribute."""
 
-from pear_jax.tensions.defaults import base_config
+from pear_jax.tensions.config import base_config
 
 
 def get_config():

@@ -4,7 +4,7 @@ reweighing × 2 seeds, a 2×16 MLP, one epoch.
 Tests pass `--config.dataset.data_dir=<dir with bankmarketing-train.csv/-test.csv>`.
 """
 
-from pear_jax.tensions.defaults import base_config
+from pear_jax.tensions.config import base_config
 
 
 def get_config():

@@ -7,6 +7,7 @@ import pytest
 import jaxrun
 from pear_jax import data as data_lib
 from pear_jax import train
+from pear_jax.config import base_config
 from pear_jax.tensions import trainer
 
 
@@ -18,7 +19,7 @@ def _toy(n=192, d=5, seed=0):
 
 
 def _config():
-    cfg = train.base_config("toy")
+    cfg = base_config("toy")
     cfg.model.depth, cfg.model.width = 2, 16
     cfg.batch_size, cfg.num_epochs, cfg.ig_steps = 32, 2, 8
     cfg.ig_baseline = "zeros"
