@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.learning_rate = 5e-4
     c.optim.weight_decay = 2e-4
     c.batch_size = 64  # DP: the expected Poisson sample
+    c.model_loop = "auto"  # stacked models: vmap | map (bit-identical to single runs) | auto (map on CPU)
     c.num_epochs = 1  # one pass: keeps the 4-dataset grid near an hour on 2 CPU cores
 
     c.eval = ml_collections.ConfigDict()

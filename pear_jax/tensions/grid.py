@@ -60,7 +60,7 @@ def _settings(config, lam: float, use_dp: bool, weighted: bool = True) -> traine
     return trainer.StackSettings(lam=lam, mu=config.mu, explainer_a=config.explainer_a,
                                  explainer_b=config.explainer_b, strength=config.strength,
                                  ig_steps=config.ig_steps, batch_size=config.batch_size, dp=use_dp,
-                                 l2_clip=config.dp_l2_clip, weighted=weighted)
+                                 l2_clip=config.dp_l2_clip, weighted=weighted, model_loop=config.model_loop)
 
 
 def evaluate_model(apply_fn, params, d: data_lib.GroupedData, *, config, seed: int) -> dict[str, float]:

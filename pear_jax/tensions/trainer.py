@@ -1,5 +1,6 @@
 """The stacked trainer: K models of one shape (seeds, reweighing on/off, DP noise levels) on a
-leading axis, trained as ONE jitted program -- `vmap` over models, `lax.scan` over an epoch's steps.
+leading axis, trained as ONE jitted program -- `vmap` (or `lax.map`, see `StackSettings.model_loop`)
+over models, `lax.scan` over an epoch's steps.
 
 Per model k and step t the update is AdamW on
 
@@ -51,6 +52,11 @@ class StackSettings:
     dp: bool = False
     l2_clip: float = 1.0
     weighted: bool = True  # False: every row weight is 1 (the loss is then exactly pear_loss's batch mean)
+    # "vmap": one batched program over models (batched matmuls); "map": `lax.map`, the models one
+    # after another inside the same program, bit-identical to the single trainer (vmap's batched
+    # matmuls round differently, ~1e-8 per step, which ReLU kinks and Adam amplify over training).
+    # "auto": "map" on CPU (measured faster there too: bench/multi_model.py), "vmap" on accelerators.
+    model_loop: str = "auto"
 
 
 @dataclasses.dataclass
@@ -154,7 +160,19 @@ def make_epoch_fn(stack: Stack, mesh: Mesh, num_rows: int) -> Callable:
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    vstep = jax.vmap(model_step, in_axes=(0, 0, None, None, 0, 0, 0, 0, 0, None, None))
+    axes = (0, 0, None, None, 0, 0, 0, 0, 0, None, None)
+    loop = s.model_loop if s.model_loop != "auto" else ("map" if jax.default_backend() == "cpu" else "vmap")
+    if loop == "vmap":
+        vstep = jax.vmap(model_step, in_axes=axes)
+    elif loop == "map":
+        def vstep(*args):
+            def one(per_model):
+                it = iter(per_model)
+                return model_step(*[next(it) if ax == 0 else a for a, ax in zip(args, axes)])
+
+            return jax.lax.map(one, tuple(a for a, ax in zip(args, axes) if ax == 0))
+    else:
+        raise ValueError(f"model_loop must be 'auto', 'vmap' or 'map', got {s.model_loop!r}")
 
     def epoch(params, opt_state, x, y, w, sigma, keys, rows, mask, steps, baseline):
         def body(carry, inp):
