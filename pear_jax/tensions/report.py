@@ -51,6 +51,8 @@ def _value(r: dict, m: str) -> float:
     if m == "epsilon":
         return math.inf if r["epsilon"] is None else float(r["epsilon"])
     v = r["metrics"].get(m)
+    if v is None and m == "dp_disparate_impact" and r["dp_target"] is None and "acc_minority" in r["metrics"]:
+        return 0.0  # DI(∞) = 0 by definition: a non-DP model is its own reference
     return float("nan") if v is None else float(v)
 
 

@@ -35,4 +35,5 @@ def test_tension_matrix_and_interactions():
     # DI(ε): the minority loses 0.01 more than the majority under DP.
     t1 = {r["cell"]: r for r in t["t1"]}
     np.testing.assert_allclose(t1["λ=0, DP ε=8, RW off"]["dp_disparate_impact"][0], 0.01, atol=1e-9)
+    np.testing.assert_allclose(t2["DP ε=8"]["dp_disparate_impact"][0], 0.01, atol=1e-9)
     assert "T3" in report.markdown(report.build_tables(_records()))
