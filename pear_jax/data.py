@@ -73,6 +73,10 @@ SOURCES = ("pear_wheel", "hub", "local")
 SCALINGS = ("train", "per_split")
 
 
+# More distinct label values than this is a continuous target read as classes, not a classification task.
+MAX_CLASSES = 100
+
+
 class DataError(ValueError):
     """Raised for unusable input data; the message names the file, column and row."""
 
@@ -163,7 +167,16 @@ def _read_csv(path: Path):
 
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    return datasets.load_dataset("csv", data_files=str(path), split="train")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = [line for line, _ in zip(f, range(2)) if line.strip()]
+    if not lines:
+        raise DataError(f"{path}: the file is empty (expected a header line and data rows)")
+    if len(lines) < 2:
+        raise DataError(f"{path}: only a header line, no data rows")
+    try:
+        return datasets.load_dataset("csv", data_files=str(path), split="train")
+    except Exception as e:  # noqa: BLE001 - the Arrow/pandas parser's errors do not name the file
+        raise DataError(f"{path}: not a readable CSV file ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
 
 
 def _numeric_column(table, column: str, where: str) -> np.ndarray:
@@ -215,6 +228,14 @@ def _features_and_labels(ds, label: str, where: str) -> tuple[np.ndarray, list, 
 def _encode_labels(y_train: list, y_test: list, label: str, train_where: str, test_where: str):
     """Returns int32 label codes for both splits and the sorted class values of the train split."""
     classes = tuple(sorted(set(y_train)))
+    fractional = [c for c in classes if isinstance(c, float) and not c.is_integer()]
+    if fractional or len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"{train_where}: label column {label!r} has {len(classes)} distinct values"
+            + (f" (e.g. {fractional[0]!r}, not a whole number)" if fractional else "")
+            + f": it looks continuous, but PEAR trains classifiers (the built-in datasets are binary; at "
+            f"most {MAX_CLASSES} classes). Set config.dataset.label to a class column, or bin the target"
+        )
     if len(classes) < 2:
         raise DataError(f"{train_where}: column {label!r} has a single class {classes} (need at least 2)")
     index = {c: i for i, c in enumerate(classes)}
