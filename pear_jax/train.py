@@ -254,8 +254,8 @@ def train_and_evaluate(
     main = jaxrun.is_main_process()
     cfg_dict = config_to_dict(config)
     if workdir is not None:
+        finished = finished_summary(config, workdir)  # before a changed config is recorded
         check_config(workdir, cfg_dict, allow_change=allow_config_change, ignore=RESUMABLE_FIELDS, write=main)
-        finished = finished_summary(config, workdir)
         if finished is not None:
             logging.info("%s holds this run, finished: nothing to do (final_metrics.json)", workdir)
             return {**finished, "params": _finished_params(config, workdir, mesh, data)}
