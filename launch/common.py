@@ -140,21 +140,20 @@ def start_jax() -> None:
 def run(main: Callable[[list[str]], Any]) -> None:
     """Runs `main` under absl, every error reported as one line on stderr with exit status 2
     (`--verbose` or `-v 1` shows the traceback)."""
-    import sys
-
     from absl import app
 
-    def parse_and_run() -> None:
+    def parse(argv: list[str]) -> list[str]:
         # absl would print a flag error (a bad --config file or variant, a bad value) as a
-        # multi-line "FATAL Flags parsing error" with the config file's traceback; parse here first.
-        app.define_help_flags()
+        # multi-line "FATAL Flags parsing error" with the config file's traceback.
         try:
-            flags.FLAGS(sys.argv)
+            return flags.FLAGS(argv)
         except flags.Error as e:
             lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
             reason = lines[-1] if len(lines) > 1 else ""
             raise checks.ConfigError(lines[0].rstrip(":") + (f": {reason}" if reason else "")) from e
-        app.run(main)
+
+    def parse_and_run() -> None:
+        app.run(main, flags_parser=parse)
 
     checks.report_errors(parse_and_run)()
 
