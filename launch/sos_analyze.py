@@ -15,8 +15,6 @@ from pathlib import Path
 
 from absl import app, flags
 
-from jaxrun.checks import ConfigError
-
 from . import common
 
 common.define_run_flags()
@@ -56,7 +54,7 @@ def main(argv: list[str]) -> None:
                         ("name_map", [_NAME_MAP.value] if _NAME_MAP.value else [])):
         missing = [p for p in paths if not Path(p).expanduser().exists()]
         if missing:
-            raise ConfigError(f"--{flag}={','.join(paths)}: {missing[0]} does not exist")
+            raise FileNotFoundError(f"--{flag}={','.join(paths)}: {missing[0]} does not exist")
     common.start_jax()
     from jaxrun import is_main_process
     from sos_jax.analysis.report import analyze

@@ -35,7 +35,7 @@ def launch(module, *args, cwd, cache):
     ("sos_eval", ["--tasks=leaderbord_bbh"], "did you mean leaderboard_bbh"),
     ("sos_eval", ["--limit=0"], "error: --limit=0: must be >= 1"),
     ("sos_judge", ["--config.prompt=arena"], "did you mean 'arena_hard'"),
-    ("sos_analyze", ["--judgments=missing.jsonl"], "error: --judgments=missing.jsonl: missing.jsonl does not exist"),
+    ("sos_analyze", ["--judgments=missing.jsonl"], "--judgments=missing.jsonl: missing.jsonl does not exist"),
 ], ids=lambda v: v if isinstance(v, str) and not v.startswith("error") else None)
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(tmp_path, module, args, message):
     cwd = tmp_path / "cwd"
