@@ -127,20 +127,22 @@ def _known_fields(default: str, parents: list[str]) -> list[str]:
 
 
 def start_jax() -> None:
-    """What every launcher does before JAX starts: quiet third-party logs and turn on the
-    persistent compilation cache (`jaxrun.workdir.cache_dir('jax')`), so a second run of the same
-    shapes skips compiling."""
-    from jaxrun.metrics import quiet_third_party_logs
+    """What every launcher does before JAX starts: turn on the persistent compilation cache
+    (`jaxrun.workdir.cache_dir('jax')`), so a second run of the same shapes skips compiling."""
     from jaxrun.workdir import enable_compilation_cache
 
-    quiet_third_party_logs()
     enable_compilation_cache()
 
 
 def run(main: Callable[[list[str]], Any]) -> None:
     """Runs `main` under absl, every error reported as one line on stderr with exit status 2
-    (`--verbose` or `-v 1` shows the traceback)."""
+    (`--verbose` or `-v 1` shows the traceback). Third-party start-up chatter is silenced first,
+    before any library that prints it is imported."""
     from absl import app
+
+    from jaxrun.metrics import quiet_third_party_logs
+
+    quiet_third_party_logs()
 
     def parse(argv: list[str]) -> list[str]:
         # absl would print a flag error (a bad --config file or variant, a bad value) as a
