@@ -177,9 +177,38 @@ def start_processes() -> None:
     )
 
 
+def start_backend_quietly() -> None:
+    """Starts JAX's backends with the C-level stderr held back: an installed libtpu on a host
+    without TPUs prints several lines of probing errors before JAX falls back to CPU or GPU. The
+    held text is shown only when no backend starts. Call after `start_processes`."""
+    import os
+    import sys
+    import tempfile
+
+    import jax
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                jax.devices()
+            except Exception:
+                os.dup2(saved, 2)
+                held.seek(0)
+                sys.stderr.write(held.read().decode(errors="replace"))
+                raise
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def start_processes_and_mesh() -> Mesh:
-    """Starts jax.distributed as `start_processes` does; returns the (data, `--mesh_model`) mesh."""
+    """Starts jax.distributed as `start_processes` does, then the backends (quietly); returns the
+    (data, `--mesh_model`) mesh."""
     import jaxrun
 
     start_processes()
+    start_backend_quietly()
     return jaxrun.make_mesh(model=_value("mesh_model", "define_mesh_flags"))

@@ -56,6 +56,7 @@ def main(argv: list[str]) -> None:
         if missing:
             raise FileNotFoundError(f"--{flag}={','.join(paths)}: {missing[0]} does not exist")
     common.start_jax()
+    common.start_backend_quietly()
     from jaxrun import is_main_process
     from sos_jax.analysis.report import analyze
 
