@@ -318,7 +318,8 @@ def _all_finite(tree) -> jax.Array:
 def _save_if_finite(ckpts: Checkpoints, step: int, state: TrainState) -> None:
     """Saves checkpoint `step` unless the parameters hold NaN or infinity (then raises, so the
     newest checkpoint stays the last finite one)."""
-    if not bool(jax.device_get(_all_finite(state.params))):
+    # addressable_data(0): the replicated flag may span processes (multi-host), one copy is ours.
+    if not bool(jax.device_get(_all_finite(state.params).addressable_data(0))):
         raise FloatingPointError(
             f"parameters became non-finite by step {step} (NaN or infinity); stopped without saving "
             f"it, the newest checkpoint in {ckpts.directory} ({ckpts.latest_step()}) is the last finite "
