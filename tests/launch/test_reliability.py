@@ -57,14 +57,16 @@ def test_verbose_shows_the_traceback(tmp_path):
 @pytest.mark.parametrize("module, args", [
     ("pear_train", [f"--config={SMOKE}"]),
     ("pear_sweep", [f"--config={SMOKE}", "--lams=0", "--seeds=0"]),
-    ("sos_eval", []),
+    ("sos_eval", ["--limit=1"]),
+    ("sos_judge", []),
 ])
 def test_a_held_workdir_is_refused_naming_the_holder(tmp_path, pear_smoke_data, module, args):
     workdir = tmp_path / "run"
     cache = tmp_path / "cache"
+    if module.startswith("pear"):
+        args = [*args, f"--config.dataset.data_dir={pear_smoke_data}"]
     with WorkdirLock(workdir, "test holder"):  # this test process is the other process
-        proc = launch(module, *args, f"--config.dataset.data_dir={pear_smoke_data}" if "pear" in module else "--limit=1",
-                      f"--workdir={workdir}", cwd=tmp_path, cache=cache)
+        proc = launch(module, *args, f"--workdir={workdir}", cwd=tmp_path, cache=cache)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert f"is in use by test holder pid {os.getpid()}" in proc.stderr
     assert sorted(p.name for p in workdir.iterdir()) == [".lock"]  # the holder's files untouched
