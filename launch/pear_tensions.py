@@ -7,42 +7,48 @@ explanation consensus on each, and writes report.md, results.json, PNGs and Tens
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from . import common
 
 common.define_mesh_flags()
 common.define_multihost_flags()
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", default=common.config_path("pear", "tensions", "grid.py"),
-    help_string="Tensions config file (configs/pear/tensions/*.py).")
+common.define_run_flags()
+_CONFIG = common.define_config(common.config_path("pear", "tensions", "grid.py"),
+                               "Tensions config file (configs/pear/tensions/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/pear_tensions", "Output directory.")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = _CONFIG.value
+    workdir = Path(_WORKDIR.value)
+    common.start_jax()
     import jaxrun
+    from jaxrun.workdir import WorkdirLock
 
     mesh = common.start_processes_and_mesh()
     from pear_jax.tensions import grid
 
     logging.getLogger().setLevel(logging.INFO)
-    workdir = Path(_WORKDIR.value)
-    writer = jaxrun.MetricWriter(workdir / "tb")
-    result = grid.run(_CONFIG.value, workdir, mesh=mesh, writer=writer)
-    writer.close()
+    with contextlib.ExitStack() as stack:
+        if jaxrun.is_main_process():
+            stack.enter_context(WorkdirLock(workdir, "pear_tensions"))
+        writer = jaxrun.MetricWriter(workdir / "tb")
+        stack.callback(writer.close)
+        result = grid.run(config, workdir, mesh=mesh, writer=writer)
     if jaxrun.is_main_process():
         print(f"done: {len(result['records'])} models in {result['seconds'] / 60:.1f} min\n"
               f"  report: {workdir / 'report.md'}\n  results: {workdir / 'results.json'}", flush=True)
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

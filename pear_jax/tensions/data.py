@@ -155,15 +155,17 @@ def _cap(arrays, n: int | None):
     return [a[:n] for a in arrays] if n else list(arrays)
 
 
-def load(name: str, *, sensitive: str | None = None, cache_dir: str | os.PathLike = "~/.cache/pear_jax",
+def load(name: str, *, sensitive: str | None = None, cache_dir: str | os.PathLike | None = None,
          data_dir: str | os.PathLike | None = None, max_train_rows: int | None = None,
          max_test_rows: int | None = None) -> GroupedData:
     """Returns dataset `name` (one of NAMES) with groups, standardised with training statistics.
 
     `sensitive` picks Adult's attribute ("sex" default, or "race"). `data_dir` reads the pear-xai
     layout (`<prefix>-train.csv`/`-test.csv` or train.csv/test.csv) from a local directory instead
-    of the wheel (tests). `max_*_rows` keep the first rows.
+    of the wheel (tests). `max_*_rows` keep the first rows. `cache_dir` None or "": the project's
+    cache folder (`pear_jax.data.default_cache_dir()`).
     """
+    cache_dir = cache_dir or data_lib.default_cache_dir()
     if name not in NAMES:
         raise DataError(f"dataset.name must be one of {NAMES}, got {name!r}")
     allowed = SENSITIVE[name]
@@ -223,6 +225,6 @@ def load(name: str, *, sensitive: str | None = None, cache_dir: str | os.PathLik
 
 def load_from_config(cfg) -> GroupedData:
     """Returns `load(...)` with the fields of a `config.dataset` ConfigDict."""
-    return load(cfg.name, sensitive=cfg.get("sensitive"), cache_dir=cfg.get("cache_dir", "~/.cache/pear_jax"),
+    return load(cfg.name, sensitive=cfg.get("sensitive"), cache_dir=cfg.get("cache_dir"),
                 data_dir=cfg.get("data_dir"), max_train_rows=cfg.get("max_train_rows"),
                 max_test_rows=cfg.get("max_test_rows"))
