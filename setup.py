@@ -43,6 +43,8 @@ TEST_REQUIRES = [
     "accelerate",
     "captum",
     "scikit-learn",
+    # Reference implementations for the analysis statistics (multiple testing, GLMs).
+    "statsmodels",
     "immutabledict",
 ]
 

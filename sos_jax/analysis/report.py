@@ -17,10 +17,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from jaxrun import atomic_write_json, atomic_write_text
-from sos_jax.analysis import plots
+from sos_jax.analysis import caveats, plots, report_sections
 from sos_jax.analysis.correlations import METHODS, CorrelationRow, correlation_table
 from sos_jax.analysis.factors import FactorScores, factor_scores, merge_results
 from sos_jax.analysis.ingest import Leaderboard, ModelResults, leaderboard_from_scores, read_leaderboard, read_results
+from sos_jax.analysis.joins import join_table
+from sos_jax.analysis.multiple_testing import adjust_rows
 from sos_jax.analysis.names import NameMap, join_report, load_name_map
 
 ANCHOR_NAME_MAP = Path(__file__).with_name("anchor_names.yaml")
@@ -90,27 +92,37 @@ def _ci(v, lo, hi, digits=3) -> str:
 
 
 def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: list[str]) -> dict[str, Any]:
-    """Returns the judge's BT leaderboards (plain, style-controlled) and its style-vs-substance analysis."""
+    """Returns the judge's BT leaderboards (plain, style-controlled), style-vs-substance analysis and diagnostics."""
     from sos_jax.judge import bt_leaderboard, read_judgments, style_vs_substance
+    from sos_jax.judge.diagnostics import baseline_check, position_bias, self_family
+    from sos_jax.judge.game_regression import style_vs_substance_by_game
 
-    table = read_judgments(judgments, baseline=baseline) if isinstance(judgments, (str, Path)) else judgments
+    table = read_judgments(judgments) if isinstance(judgments, (str, Path)) else judgments
+    label_source = "the config (judge_baseline)" if baseline else "the judgments file's baseline field"
     if not baseline:
         recorded = sorted({b for b in np.asarray(table.baseline).tolist() if b})
         if len(recorded) != 1:
             raise ValueError(f"{table.source or 'judgments'}: name the judge baseline (config judge_baseline); "
                              f"the judgments record {len(recorded)} baseline(s): {recorded[:5]}")
         baseline = recorded[0]
+    provenance = baseline_check(table, baseline, label_source)
+    table = table.with_baseline(baseline)
     out: dict[str, Any] = {"source": str(getattr(table, "source", "") or judgments), "baseline": baseline,
-                           "leaderboards": {}}
+                           "leaderboards": {}, "baseline_provenance": provenance,
+                           "position_bias": position_bias(table), "self_family": self_family(table)}
     for label, style in (("plain", False), ("style-controlled", True)):
         try:
             out["leaderboards"][label] = bt_leaderboard(table, baseline=baseline, style_control=style,
                                                         n_bootstrap=n_bootstrap, seed=seed)
         except ValueError as e:
             notes.append(f"BT {label} leaderboard not computed: {e}")
+    out["separated"] = {k: [m for m, r in zip(v.models, v.rating) if not np.isfinite(r)]
+                        for k, v in out["leaderboards"].items()}
     if getattr(table, "criteria", None):
         try:
-            out["style_vs_substance"] = style_vs_substance(table, baseline=baseline, n_bootstrap=n_bootstrap, seed=seed)
+            svs = out["style_vs_substance"] = style_vs_substance(table, baseline=baseline, n_bootstrap=n_bootstrap,
+                                                                 seed=seed)
+            out["substance"] = style_vs_substance_by_game(table, svs.criteria, n_bootstrap=n_bootstrap, seed=seed)
         except ValueError as e:
             notes.append(f"style-vs-substance analysis not computed: {e}")
     return out
@@ -121,7 +133,7 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
             n_corr_bootstrap: int = 2000, n_permutations: int = 10000, level: float = 0.95,
             methods: Sequence[str] = METHODS, heatmap_method: str = "spearman", judge_baseline: str = "",
             judge_bootstrap: int = 100, leaderboard_columns: str | dict[str, Sequence[str]] = "primary",
-            seed: int = 0, write: bool = True, plots_enabled: bool = True, demo_models: int = 4) -> dict[str, Any]:
+            small_n: int = 10, seed: int = 0, write: bool = True, plots_enabled: bool = True, demo_models: int = 4) -> dict[str, Any]:
     """Returns the analysis as a dict and writes `report.md`, `analysis.json` and plots to `workdir`.
 
     With `results=None` it analyses `demo_inputs(workdir, n_models=demo_models)`. `leaderboards` are CSV paths or
@@ -167,7 +179,13 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
                 if crit != "overall" and crit not in excluded:
                     boards[f"judge BT criterion: {crit}"] = bt
             for name, bt in boards.items():
-                keep = [i for i, m in enumerate(bt.models) if m != bt.baseline]
+                # A model that never wins has rating -inf (no finite MLE): it would anchor every
+                # correlation at score 0, so it is left out, with a note.
+                keep = [i for i, m in enumerate(bt.models) if m != bt.baseline and np.isfinite(bt.rating[i])]
+                dropped = [m for m, r in zip(bt.models, bt.rating) if not np.isfinite(r)]
+                if dropped:
+                    notes.append(f"{name}: {', '.join(dropped)} never won (or never lost) a game; rating is infinite, "
+                                 "excluded from the correlations")
                 lbs.append(leaderboard_from_scores(
                     name, [bt.models[i] for i in keep], bt.score[keep], bt.ci_low[keep], bt.ci_high[keep],
                     source=judge_out["source"]))
@@ -185,24 +203,41 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
     if lbs:
         rows = correlation_table(lbs, targets, scores.models, name_map=nm_joined, columns=leaderboard_columns,
                                  methods=methods, n_boot=n_corr_bootstrap, n_perm=n_permutations, level=level, seed=seed)
+        adjust_rows(rows, heatmap_method if heatmap_method in methods else methods[0], small_n)
+    join_audit = join_table([r.model for r in model_results], [(lb.name, lb.models) for lb in lbs], nm)
+    judge_json = None if judge_out is None else {
+        "source": judge_out["source"],
+        "baseline": judge_out["baseline"],
+        "baseline_provenance": judge_out["baseline_provenance"],
+        "leaderboards": {k: v.to_json() for k, v in judge_out["leaderboards"].items()},
+        "separated": judge_out["separated"],
+        "style_vs_substance": _jsonable(judge_out.get("style_vs_substance")),
+        "substance": judge_out.get("substance"),
+        "position_bias": judge_out["position_bias"],
+        "self_family": judge_out["self_family"],
+    }
+    correlations_json = [r.to_dict() for r in rows]
+    caveat_list = (caveats.factor_spread(scores) + caveats.near_duplicates(model_results)
+                   + caveats.join_caveats(join_audit) + caveats.correlation_caveats(correlations_json, small_n)
+                   + caveats.judge_caveats(judge_json))
 
     figures: list[str] = []
     if write and plots_enabled:
-        figures = _write_plots(workdir, scores, lbs, rows, targets, nm_joined, judge_out, heatmap_method, methods)
+        figures = _write_plots(workdir, scores, lbs, rows, targets, nm_joined, judge_out, heatmap_method, methods,
+                               level=level, small_n=small_n)
     analysis = {
         "inputs": {"description": description, "results": list(dict.fromkeys(r.source for r in model_results)),
-                   "leaderboards": [lb.source for lb in lbs], "judgments": None if judgments is None else str(judgments),
+                   "leaderboards": list(dict.fromkeys(lb.source for lb in lbs)),
+                   "judgments": None if judgments is None else str(judgments),
                    "name_map": nm.source},
         "settings": {"normalization": normalization, "n_bootstrap": n_bootstrap, "n_corr_bootstrap": n_corr_bootstrap,
-                     "n_permutations": n_permutations, "level": level, "seed": seed, "methods": list(methods)},
-        "joins": joins.to_dict(),
+                     "n_permutations": n_permutations, "level": level, "seed": seed, "methods": list(methods),
+                     "small_n": small_n, "multiple_testing": "Holm and Benjamini-Hochberg over all cells of each method"},
+        "joins": {**joins.to_dict(), **join_audit},
         "factor_scores": scores.to_dict(),
-        "correlations": [r.to_dict() for r in rows],
-        "judge": None if judge_out is None else {
-            "source": judge_out["source"],
-            "leaderboards": {k: v.to_json() for k, v in judge_out["leaderboards"].items()},
-            "style_vs_substance": _jsonable(judge_out.get("style_vs_substance")),
-        },
+        "correlations": correlations_json,
+        "judge": judge_json,
+        "caveats": caveat_list,
         "figures": figures,
         "notes": notes,
         "elapsed_s": time.perf_counter() - t0,
@@ -238,14 +273,35 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").lower()
 
 
+# Axis labels for the published leaderboards; anything else gets "<leaderboard>: <column>".
+_AXIS_LABELS = {
+    ("arena_hard_auto", "score"): "Arena-Hard-Auto score (% win rate vs its baseline)",
+    ("livebench_groups", "average"): "LiveBench average (0-100)",
+    ("livebench_tasks", "average"): "LiveBench average (0-100)",
+}
+
+
+def _axis_label(lb_name: str, col: str) -> str:
+    if (lb_name, col) in _AXIS_LABELS:
+        return _AXIS_LABELS[(lb_name, col)]
+    if lb_name.startswith("judge BT"):
+        return f"{lb_name[len('judge '):]} score (% predicted win rate vs the judge's baseline)"
+    return f"{lb_name}: {col}" if col != "score" else f"{lb_name} score"
+
+
 def _write_plots(workdir: Path, scores: FactorScores, lbs: list[Leaderboard], rows: list[CorrelationRow],
-                 targets: dict[str, np.ndarray], nm: NameMap, judge_out, heatmap_method: str, methods) -> list[str]:
+                 targets: dict[str, np.ndarray], nm: NameMap, judge_out, heatmap_method: str, methods,
+                 level: float = 0.95, small_n: int = 10) -> list[str]:
     from sos_jax.analysis.correlations import aligned
 
     out = []
     fig_dir = workdir / "plots"
     by_pair = {(r.leaderboard, r.column, r.target): r for r in rows}
     method = heatmap_method if heatmap_method in methods else methods[0]
+    y_err = {f: (scores.factor_lo[:, j], scores.factor_hi[:, j]) for j, f in enumerate(scores.factors)}
+    y_err["overall"] = (scores.overall_lo, scores.overall_hi)
+    y_labels = {t: f"{t} {'factor ' if t != 'overall' else ''}score ({scores.normalization}; bars: "
+                   f"{int(round(100 * level))}% CI)" for t in targets}
     for lb in lbs:
         cols = sorted({r.column for r in rows if r.leaderboard == lb.name})
         for col in cols:
@@ -259,22 +315,26 @@ def _write_plots(workdir: Path, scores: FactorScores, lbs: list[Leaderboard], ro
                 r = by_pair.get((lb.name, col, t))
                 if r is not None and method in r.stats:
                     c = r.stats[method]
-                    stats[t] = (c.r, c.ci_low, c.ci_high, c.p_value)
-            p = plots.scatter_row(fig_dir / f"scatter_{_slug(lb.name)}_{_slug(col)}.png", f"{lb.name}: {col}", x, targets,
-                                  stats, scores.models, err, method)
+                    stats[t] = (c.r, c.ci_low, c.ci_high, c.p_value, c.p_holm)
+            p = plots.scatter_row(fig_dir / f"scatter_{_slug(lb.name)}_{_slug(col)}.png", _axis_label(lb.name, col), x,
+                                  targets, stats, scores.models, err, method, y_err=y_err, y_labels=y_labels,
+                                  level=level)
             out.append(str(p.relative_to(workdir)))
     if rows:
         row_keys = list(dict.fromkeys((r.leaderboard, r.column) for r in rows))
         tnames = list(targets)
         vals = np.full((len(row_keys), len(tnames)), np.nan)
-        pv = np.full_like(vals, np.nan)
+        pv, lo, hi, ns = (np.full_like(vals, np.nan) for _ in range(4))
         for r in rows:
             i, j = row_keys.index((r.leaderboard, r.column)), tnames.index(r.target)
+            ns[i, j] = len(r.models)
             if method in r.stats:
-                vals[i, j], pv[i, j] = r.stats[method].r, r.stats[method].p_value
+                c = r.stats[method]
+                vals[i, j], pv[i, j], lo[i, j], hi[i, j] = c.r, c.p_holm, c.ci_low, c.ci_high
         labels = [lb if col in ("score",) else f"{lb}: {col}" for lb, col in row_keys]
         p = plots.heatmap(fig_dir / "correlation_heatmap.png", labels, tnames, vals, pv,
-                          f"{method} correlation, leaderboard vs factor (* permutation p < 0.05)")
+                          f"{method} correlation, leaderboard vs factor; cell: r, {int(round(100 * level))}% bootstrap "
+                          f"CI, n (* Holm-adjusted permutation p < 0.05)", ns=ns, ci=(lo, hi), small_n=small_n)
         out.append(str(p.relative_to(workdir)))
     panels = {
         "overall SOS score": (scores.models, scores.overall, scores.overall_lo, scores.overall_hi),
@@ -282,8 +342,22 @@ def _write_plots(workdir: Path, scores: FactorScores, lbs: list[Leaderboard], ro
     p = plots.forest(fig_dir / "factor_overall_forest.png", panels, xlabel=f"overall ({scores.normalization})")
     out.append(str(p.relative_to(workdir)))
     if judge_out and judge_out["leaderboards"]:
-        bt_panels = {f"BT {k}": (list(v.models), v.score, v.ci_low, v.ci_high) for k, v in judge_out["leaderboards"].items()}
-        p = plots.forest(fig_dir / "bt_forest.png", bt_panels, xlabel="score (win rate vs baseline, %)")
+        bt_panels = {}
+        for k, v in judge_out["leaderboards"].items():
+            names = [m + (" (never won: rating -inf)" if not np.isfinite(r) else "") for m, r in zip(v.models, v.rating)]
+            bt_panels[f"BT {k}"] = (names, v.score, v.ci_low, v.ci_high)
+        p = plots.forest(fig_dir / "bt_forest.png", bt_panels, xlabel="score (% predicted win rate vs the baseline)")
+        out.append(str(p.relative_to(workdir)))
+    sub = (judge_out or {}).get("substance")
+    if sub:
+        fits = {f"game {w['game']} (R^2 {w['r2']:.3f})": w["coefficients"] for w in sub["within_game"]}
+        g = sub["pooled_with_game_term"]
+        fits[f"pooled + game term (within R^2 {g['r2_within']:.3f})"] = g["coefficients"]
+        fits[f"pooled, no game term (R^2 {sub['pooled_without_game_term']['r2']:.3f}; biased)"] = (
+            sub["pooled_without_game_term"]["coefficients"])
+        p = plots.coefficients(fig_dir / "style_vs_substance_coefficients.png", fits,
+                               f"Overall verdict on criterion verdicts (standardised OLS); "
+                               f"{int(round(100 * sub['level']))}% CIs: bootstrap over questions")
         out.append(str(p.relative_to(workdir)))
     return out
 
@@ -321,44 +395,52 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
     L.append("")
 
     if rows:
+        prim = rows[0].primary or list(rows[0].stats)[0]
+        small = s.get("small_n", 10)
         L += ["## Leaderboards vs factors", "",
-              f"Each cell: statistic [{lvl}% bootstrap CI], permutation p; n = models present in both.", ""]
+              f"Each cell: statistic [{lvl}% bootstrap CI], uncorrected two-sided permutation p; n = models present "
+              f"in both. Holm / BH: the {prim} p adjusted over all {len(rows)} cells (Holm controls the family-wise "
+              f"error, Benjamini-Hochberg the false discovery rate). † marks rows with n < {small}: their CIs span "
+              "most of [-1, 1].", ""]
         meths = list(rows[0].stats)
-        head = ["leaderboard", "target", "n"] + meths
+        head = ["leaderboard", "target", "n"] + meths + [f"{prim} p Holm", f"{prim} p BH"]
         L += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             lbl = r.leaderboard if r.column == "score" else f"{r.leaderboard}: {r.column}"
-            cells = [lbl, r.target, str(len(r.models))]
+            cells = [lbl + (" †" if r.small_n else ""), r.target, str(len(r.models))]
             for m in meths:
                 c = r.stats[m]
                 cells.append(f"{_ci(c.r, c.ci_low, c.ci_high, 2)}, p={_p(c.p_value)}")
+            top = r.stats.get(prim)
+            cells += [_p(top.p_holm) if top else "n/a", _p(top.p_bh) if top else "n/a"]
             L.append("| " + " | ".join(cells) + " |")
         L.append("")
 
-    L += ["## Model joins", "", f"{len(joins.joined)} canonical models appear in the results and at least one leaderboard.", ""]
-    for src, miss in joins.unmatched.items():
-        shown = ", ".join(miss[:15]) + (f", ... ({len(miss) - 15} more in analysis.json)" if len(miss) > 15 else "")
-        L.append(f"- `{src}`: {len(miss)} unmatched" + (f": {shown}" if miss else ""))
-    L.append("")
+    L += report_sections.joins_section(analysis["joins"])
 
     if judge_out is not None:
         L += ["## Judge: Bradley-Terry leaderboards", "", f"Judgments: {judge_out['source']}.", ""]
+        L += report_sections.baseline_section(analysis["judge"])
         for label, bt in judge_out["leaderboards"].items():
             L += [f"### {label}", "", "| model | score [95% CI] | rating | battles |", "|---|---|---|---|"]
             for i, m in enumerate(bt.models):
-                L.append(f"| {m} | {_ci(float(bt.score[i]), float(bt.ci_low[i]), float(bt.ci_high[i]), 1)} | "
+                sep = "" if np.isfinite(bt.rating[i]) else " (never won: no finite rating; excluded from correlations)"
+                L.append(f"| {m}{sep} | {_ci(float(bt.score[i]), float(bt.ci_low[i]), float(bt.ci_high[i]), 1)} | "
                          f"{_fmt(float(bt.rating[i]), 0)} | {int(bt.n_battles[i])} |")
             if len(bt.style_names):
                 L += ["", "Style coefficients (per SD, logit): " + ", ".join(
                     f"{n} {_ci(float(c), float(lo), float(hi), 3)}" for n, c, lo, hi in
                     zip(bt.style_names, bt.style_coef, bt.style_ci_low, bt.style_ci_high))]
             L.append("")
+        if judge_out.get("substance"):
+            L += report_sections.substance_section(judge_out["substance"])
         svs = judge_out.get("style_vs_substance")
         if svs is not None:
-            L += ["### Style vs substance", "",
-                  f"Standardised regression of the overall verdict on the criterion verdicts "
-                  f"({svs.n_rows} games, R^2 = {_fmt(svs.r2)}; 95% bootstrap CIs):", "",
-                  "| criterion | coefficient [95% CI] | BT scores vs overall BT: pearson / spearman / kendall |",
+            L += ["### Criterion leaderboards vs the overall one", "",
+                  f"Pooled regression without a game term ({svs.n_rows} games, R^2 = {_fmt(svs.r2)}, inflated by the "
+                  "A/B swap between games: see the within-game fits above; 95% bootstrap CIs over games), and each "
+                  "criterion's BT scores against the overall BT scores:", "",
+                  "| criterion | pooled coefficient [95% CI] | BT scores vs overall BT: pearson / spearman / kendall |",
                   "|---|---|---|"]
             for c, b, lo, hi in zip(svs.criteria, svs.coef, svs.ci_low, svs.ci_high):
                 cor = svs.correlations.get(c, {})
@@ -370,6 +452,9 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
                 L += ["", "Degenerate-data flags:", ""] + [f"- {f}" for f in svs.flags]
             L.append("")
 
+    if analysis.get("judge"):
+        L += report_sections.diagnostics_section(analysis["judge"])
+    L += report_sections.caveats_section(analysis.get("caveats") or [])
     if analysis["figures"]:
         L += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in analysis["figures"]] + [""]
     if analysis["notes"]:
