@@ -3,7 +3,7 @@
 With the defaults the launcher judges the built-in demo set with a random built-in model
 (offline smoke run: verdicts will be malformed). Real runs:
     --config.judge_model=<HF dir or hub id> --config.questions=question.jsonl
-    --config.answers=model_answer/ --config.baseline=gpt-4-0314
+    --config.answers=model_answer/ --config.baseline=gpt-4-0314 --config.max_gen_toks=4096
 """
 
 from ml_collections import config_dict
@@ -19,7 +19,10 @@ def get_config() -> config_dict.ConfigDict:
     c.baseline = "baseline"             # model whose answers every other model is compared with
     c.models = []                       # judged models; [] = every model with answers but the baseline
     c.prompt = "arena_hard"             # or "multi_criteria"
-    c.max_gen_toks = 1024
+    # Fits the built-in demo judge's 512-token context, so the flag-less run works offline (the
+    # engine requires max_gen_toks < max_length). Real judges write a long rationale before the
+    # verdict: arena-hard-auto allows 4096 (--config.max_gen_toks=4096).
+    c.max_gen_toks = 64
     c.until = []
     c.batch_size = 16
     c.apply_chat_template = None        # None: the judge's chat template if it has one; True/False force

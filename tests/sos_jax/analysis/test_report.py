@@ -52,7 +52,7 @@ def test_report_files(anchor_report):
     md = (out / "report.md").read_text()
     assert "## Factor scores" in md and "| arena_hard_auto | IF | 31 |" in md
     saved = json.loads((out / "analysis.json").read_text())
-    assert saved["factor_scores"]["ci_method"] == "stderr-normal (analytic)"
+    assert saved["factor_scores"]["ci_method"] == "stderr-Wilson (analytic)"
     assert len(saved["factor_scores"]["overall"]) == 35
     assert saved["joins"]["unmatched"]["arena_hard_auto"][:2] == ["Llama-3-8B-Tulu2", "Llama-3-8B-Tulu2-DPO"]
     for f in ("plots/correlation_heatmap.png", "plots/scatter_arena_hard_auto_score.png",
