@@ -19,8 +19,10 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import common
+from . import common
 
+common.define_mesh_flags()
+common.define_multihost_flags()
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("sos", "default.py"), help_string="SOS-Bench config file (configs/sos/*.py)."
 )

@@ -1,5 +1,6 @@
-"""Orbax checkpoints of a PEAR training run: parameters, optimizer state, RNG, step and data
-position, saved every N steps with the newest `keep` kept, restored onto the caller's shardings.
+"""Orbax checkpoints of a PEAR training run: its `steps.TrainState` (parameters, optimizer state,
+RNG, step and what resuming checks), saved every N steps with the newest `keep` kept, restored
+onto the structure and shardings of a live state.
 """
 
 from __future__ import annotations
@@ -53,14 +54,15 @@ class Checkpoints:
     def should_save(self, step: int) -> bool:
         return self.every_steps > 0 and step % self.every_steps == 0
 
-    def save(self, step: int, state: dict) -> None:
+    def save(self, step: int, state: Any) -> None:
         """Starts saving `state` as checkpoint `step` (no-op when that step is already saved)."""
         if step in self._manager.all_steps():
             return
         self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
-    def restore(self, step: int, target: dict) -> dict:
-        """Returns checkpoint `step` restored into the structure, dtypes and shardings of `target`."""
+    def restore(self, step: int, target: Any) -> Any:
+        """Returns checkpoint `step` restored into the structure, dtypes and shardings of `target`
+        (a pytree of arrays, e.g. the live TrainState; only its shapes and shardings are read)."""
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_like(target)))
 
     def wait(self) -> None:

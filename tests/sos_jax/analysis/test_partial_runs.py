@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from sos_jax.analysis.factors import BBQ_SIZES, factor_scores
+from sos_jax.analysis.factors import factor_scores
 from sos_jax.analysis.ingest import read_results
 from sos_jax.analysis.partial_runs import bounded_interval
+from sos_jax.tasks.suite import BBQ_SIZES
 
 ANCHOR = Path(__file__).resolve().parents[3].parent / "shared/anchors/sos-bench/artifacts/eleuther_wandb.csv"
 
@@ -48,8 +49,8 @@ def _partial_run(path: Path, model: str, limit: int, rng) -> dict:
     results, n_samples = {}, {}
     for t, full in BBQ_SIZES.items():
         acc = float(rng.uniform(0.1, 0.6))
-        results[f"bbq_{t}"] = {"acc,none": acc, "acc_stderr,none": 0.05}
-        n_samples[f"bbq_{t}"] = {"original": full, "effective": limit}
+        results[t] = {"acc,none": acc, "acc_stderr,none": 0.05}
+        n_samples[t] = {"original": full, "effective": limit}
     group = float(np.mean([r["acc,none"] for r in results.values()]))  # equal sizes: equal weights
     results["bbq"] = {"acc,none": group, "acc_stderr,none": 0.01}
     d = path / model
