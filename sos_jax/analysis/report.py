@@ -43,6 +43,7 @@ class AnalysisInputs:
     name_map: Any = None
     judge_baseline: str = ""
     description: str = "user-supplied inputs"
+    model_metadata: Any = None  # post-training metadata (YAML path or mapping; post_training.py)
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -184,6 +185,11 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
         "self_family": judge_out["self_family"],
     }
     correlations_json = [r.to_dict() for r in rows]
+    post = None
+    if inputs.model_metadata is not None:
+        from sos_jax.analysis.post_training import load_metadata, post_training_analysis
+
+        post = post_training_analysis(scores, load_metadata(inputs.model_metadata), level=level, seed=seed)
     caveat_list = (caveats.factor_spread(scores) + caveats.near_duplicates(model_results)
                    + caveats.join_caveats(join_audit) + caveats.correlation_caveats(correlations_json, small_n)
                    + caveats.judge_caveats(judge_json))
@@ -204,6 +210,7 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
         "factor_scores": scores.to_dict(),
         "correlations": correlations_json,
         "judge": judge_json,
+        "post_training": post,
         "caveats": caveat_list,
         "figures": figures,
         "notes": notes,
@@ -421,6 +428,8 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
 
     if analysis.get("judge"):
         L += report_sections.diagnostics_section(analysis["judge"])
+    if analysis.get("post_training"):
+        L += report_sections.post_training_section(analysis["post_training"], s["normalization"])
     L += report_sections.caveats_section(analysis.get("caveats") or [])
     if analysis["figures"]:
         L += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in analysis["figures"]] + [""]

@@ -102,9 +102,51 @@ def diagnostics_section(judge: dict) -> list[str]:
     return L
 
 
+def post_training_section(pt: dict, normalization: str) -> list[str]:
+    """Returns the post-training attribution: stage effects, the SFT-vs-PO claim tested, data scale."""
+    lvl = int(round(100 * pt["level"]))
+    st = pt["stage_effects"]
+    names = list(next(iter(st.values()))["effects"]) if st else []
+    L = ["## Post-training: SFT vs preference optimisation", "",
+         f"Effects in factor-score units ({normalization}): SFT = SFT model - its base, PO = PO model - its SFT parent "
+         f"(pairs from the model-metadata table, {pt['metadata_models']} models). {pt['method']}.", "",
+         "| stage | pairs | " + " | ".join(f"{f} mean effect [{lvl}% CI]" for f in names) + " |",
+         "|" + "---|" * (2 + len(names))]
+    for stage, e in st.items():
+        L.append(f"| {stage.upper()} | {e['n_pairs']} | " + " | ".join(
+            f"{_f(e['effects'][f]['mean'])} [{_f(e['effects'][f]['ci_low'])}, {_f(e['effects'][f]['ci_high'])}]"
+            for f in names) + " |")
+    if pt["sft_vs_po"]:
+        L += ["", "**The published claim, tested** (SFT moves the factors more than PO): mean |SFT effect| - mean "
+              f"|PO effect|, {lvl}% bootstrap CI:", ""]
+        for f, c in pt["sft_vs_po"].items():
+            L.append(f"- {f}: {_f(c['sft_minus_po_mean_abs'])} [{_f(c['ci_low'])}, {_f(c['ci_high'])}]: {c['claim']}")
+    if pt["scale"]:
+        n = next(iter(pt["scale"].values()))["n"]
+        L += ["", f"**Data scale**: SFT effect against log10(SFT examples) over the {n} SFT pairs with a documented "
+              "size (slope per tenfold more data, bootstrap CI over models; Spearman with permutation p):", ""]
+        for f, c in pt["scale"].items():
+            L.append(f"- {f}: slope {_f(c['slope_per_decade'])} [{_f(c['ci_low'])}, {_f(c['ci_high'])}], "
+                     f"Spearman {_f(c['spearman'], 2)} (p = {c['p_permutation']:.2g})")
+        L += ["", "Sizes used: " + ", ".join(f"{m['model']} {m['n_examples']:,}" for m in pt["scale_models"]) + "."]
+    L += ["", f"Diversity: {pt['diversity']}."]
+    uncertain = [p["model"] for p in pt["pairs"] if not p["base_certain"]]
+    if uncertain:
+        L.append(f"Base version assumed (not stated) for {len(uncertain)} SFT model(s): {', '.join(uncertain)}.")
+    if pt["skipped"]:
+        L.append("Left out: " + "; ".join(f"{s['model']} ({s['why']})" for s in pt["skipped"]) + ".")
+    L += ["", "| model | stage | parent | " + " | ".join(names) + " |", "|" + "---|" * (3 + len(names))]
+    for p in pt["pairs"]:
+        L.append(f"| {p['model']} | {p['stage']} | {p['parent']} | " + " | ".join(
+            f"{_f(p['effects'][f]['value'])} [{_f(p['effects'][f]['ci_low'])}, {_f(p['effects'][f]['ci_high'])}]"
+            for f in names) + " |")
+    return L + [""]
+
+
 def caveats_section(items: list[str]) -> list[str]:
     """Returns the caveats as a bulleted section (nothing when there are none)."""
     return ["## Caveats", ""] + [f"- {c}" for c in items] + [""] if items else []
 
 
-__all__ = ["baseline_section", "caveats_section", "diagnostics_section", "joins_section", "substance_section"]
+__all__ = ["baseline_section", "caveats_section", "diagnostics_section", "joins_section", "post_training_section",
+           "substance_section"]

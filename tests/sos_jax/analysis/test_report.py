@@ -7,6 +7,7 @@ import scipy.stats as st
 from sos_jax.analysis.config import base_config
 from sos_jax.analysis.ingest import read_leaderboard, read_results
 from sos_jax.analysis.names import load_name_map
+from sos_jax.analysis.post_training import METADATA
 from sos_jax.analysis.report import ANCHOR_NAME_MAP, AnalysisInputs, analyze
 
 # Same correlation sizes as test_correlations (one compiled kernel for the whole test session).
@@ -134,7 +135,7 @@ def test_anchor_judge_sections(anchors, tmp_path):
         pytest.skip(f"anchor judgments absent at {judg}")
     a = analyze(config(judge_baseline="gpt-4-0314 (baseline)", judge_bootstrap=20), tmp_path, AnalysisInputs(
         [anchors / "eleuther_wandb.csv"], leaderboards=[anchors / "arena_hard_auto.csv"], judgments=judg,
-        name_map=ANCHOR_NAME_MAP))
+        name_map=ANCHOR_NAME_MAP, model_metadata=METADATA))
     sub = a["judge"]["substance"]
     assert [w["game"] for w in sub["within_game"]] == [1, 2]
     np.testing.assert_allclose([w["r2"] for w in sub["within_game"]], [0.786, 0.809], atol=1e-3)
@@ -151,3 +152,6 @@ def test_anchor_judge_sections(anchors, tmp_path):
     header = md.split("## Factor scores")[0]
     assert header.count(str(judg)) == 2  # once as a leaderboard source, once as the judgments
     assert "plots/style_vs_substance_coefficients.png" in a["figures"]
+    pt = a["post_training"]
+    assert pt["stage_effects"]["po"]["n_pairs"] == 6 and set(pt["sft_vs_po"]) == {"WK", "IF", "SAFE", "overall"}
+    assert "The published claim, tested" in md
