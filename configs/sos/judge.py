@@ -24,6 +24,9 @@ def get_config() -> config_dict.ConfigDict:
     # verdict: arena-hard-auto allows 4096 (--config.max_gen_toks=4096).
     c.max_gen_toks = 64
     c.until = []
+    # Also judge a constant, content-free answer ("null-answer"), so the report can say how this
+    # judge rates one (sos_jax/judge/probes.py).
+    c.null_probe = True
     c.batch_size = 16
     c.apply_chat_template = None        # None: the judge's chat template if it has one; True/False force
     return c

@@ -27,6 +27,8 @@ def base_config() -> ml_collections.ConfigDict:
     # and bootstrap rounds.
     c.judge_baseline = ""
     c.judge_bootstrap = 100
+    # Coverage of the judge leaderboards' intervals (bootstrap and sandwich); arena-hard-auto v2 uses 0.90.
+    c.judge_level = 0.95
     # Correlation rows over fewer models than this are marked (†) and drawn apart in the heatmap.
     c.small_n = 10
     c.seed = 0

@@ -58,12 +58,34 @@ def _ci(v, lo, hi, digits=3) -> str:
     return f"{_fmt(v, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
 
 
+def _judge_methods(table, baseline: str, n_bootstrap: int, seed: int, level: float, notes: list[str]) -> dict:
+    """Returns the other judge methods next to BT with tie = half a win: Davidson's ties model,
+    sandwich intervals (clustered by question) and length-controlled win rates where lengths exist."""
+    from sos_jax.judge import battles_from_judgments
+    from sos_jax.judge.intervals import bt_sandwich
+    from sos_jax.judge.length_control import judgment_lc_win_rates
+    from sos_jax.judge.ties import davidson_leaderboard
+
+    battles = battles_from_judgments(table, baseline=baseline)
+    # Each Davidson round is a full refit: at most 50 rounds keep the report quick.
+    out: dict[str, Any] = {"davidson": davidson_leaderboard(battles, baseline=baseline, n_bootstrap=min(n_bootstrap, 50),
+                                                            seed=seed, level=level).to_json(),
+                           "sandwich": bt_sandwich(battles, baseline=baseline, level=level, cluster="question").to_json()}
+    try:
+        out["length_controlled"] = judgment_lc_win_rates(table)
+    except ValueError as e:
+        out["length_controlled"] = None
+        notes.append(f"length-controlled win rates not computed: {e}")
+    return out
+
+
 def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: list[str],
-               label_source: str = "the config (judge_baseline)") -> dict[str, Any]:
+               label_source: str = "the config (judge_baseline)", level: float = 0.95) -> dict[str, Any]:
     """Returns the judge's BT leaderboards (plain, style-controlled), style-vs-substance analysis and diagnostics."""
     from sos_jax.judge import bt_leaderboard, read_judgments, style_vs_substance
     from sos_jax.judge.diagnostics import baseline_check, position_bias, self_family
     from sos_jax.judge.game_regression import style_vs_substance_by_game
+    from sos_jax.judge.probes import null_probe_summary
 
     table = read_judgments(judgments) if isinstance(judgments, (str, Path)) else judgments
     label_source = label_source if baseline else "the judgments file's baseline field"
@@ -81,11 +103,13 @@ def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: lis
     for label, style in (("plain", False), ("style-controlled", True)):
         try:
             out["leaderboards"][label] = bt_leaderboard(table, baseline=baseline, style_control=style,
-                                                        n_bootstrap=n_bootstrap, seed=seed)
+                                                        n_bootstrap=n_bootstrap, seed=seed, level=level)
         except ValueError as e:
             notes.append(f"BT {label} leaderboard not computed: {e}")
     out["separated"] = {k: [m for m, r in zip(v.models, v.rating) if not np.isfinite(r)]
                         for k, v in out["leaderboards"].items()}
+    out["methods"] = _judge_methods(table, baseline, n_bootstrap, seed, level, notes)
+    out["null_probe"] = null_probe_summary(out["leaderboards"].get("plain"))
     if getattr(table, "criteria", None):
         try:
             svs = out["style_vs_substance"] = style_vs_substance(table, baseline=baseline, n_bootstrap=n_bootstrap,
@@ -134,7 +158,8 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
         try:
             source = ("the config (judge_baseline)" if c.judge_baseline else
                       f"the analysis inputs' judge_baseline ({inputs.description})")
-            judge_out = _bt_panels(judgments, judge_baseline, c.judge_bootstrap, seed, notes, source)
+            judge_out = _bt_panels(judgments, judge_baseline, c.judge_bootstrap, seed, notes, source,
+                                   level=c.get("judge_level", 0.95))
         except ImportError as e:
             notes.append(f"judge leaderboards skipped: sos_jax.judge unavailable ({e})")
         if judge_out:
@@ -182,6 +207,8 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
         "style_vs_substance": _jsonable(judge_out.get("style_vs_substance")),
         "substance": judge_out.get("substance"),
         "position_bias": judge_out["position_bias"],
+        "methods": judge_out["methods"],
+        "null_probe": judge_out["null_probe"],
         "self_family": judge_out["self_family"],
     }
     correlations_json = [r.to_dict() for r in rows]
@@ -427,6 +454,7 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
             L.append("")
 
     if analysis.get("judge"):
+        L += report_sections.methods_section(analysis["judge"])
         L += report_sections.diagnostics_section(analysis["judge"])
     if analysis.get("post_training"):
         L += report_sections.post_training_section(analysis["post_training"], s["normalization"])

@@ -78,6 +78,39 @@ def substance_section(sub: dict) -> list[str]:
     return L
 
 
+def methods_section(judge: dict) -> list[str]:
+    """Returns the judge methods side by side: BT (tie = half), sandwich CI, Davidson, LC; and the null probe."""
+    meth = judge.get("methods") or {}
+    plain = (judge.get("leaderboards") or {}).get("plain")
+    if not meth or not plain:
+        return []
+    dav = {r["model"]: r for r in meth["davidson"]["models"]}
+    sw = {r["model"]: r for r in meth["sandwich"]["models"]}
+    lc = (meth.get("length_controlled") or {}).get("models", {})
+    lvl = int(round(100 * meth["sandwich"]["level"]))
+    L = ["### Judge methods compared", "",
+         f"BT with a tie as half a win (bootstrap CI over battle rows, as above); the same fit with sandwich "
+         f"(closed-form) {lvl}% intervals clustered by question; Davidson's ties model (score = 100 (P(win) + "
+         f"P(tie)/2), nu = {_f(meth['davidson']['nu'])}); AlpacaEval-2-style length-controlled win rate where answer "
+         "lengths are known.", "",
+         "| model | BT score [bootstrap CI] | sandwich CI | Davidson score [CI] | P(tie) | LC win rate |",
+         "|---|---|---|---|---|---|"]
+    for r in plain["models"]:
+        m = r["model"]
+        d, s = dav.get(m, {}), sw.get(m, {})
+        L.append(f"| {m} | {_f(r['score'], 1)} [{_f(r['ci_low'], 1)}, {_f(r['ci_high'], 1)}] | "
+                 f"[{_f(s.get('ci_low'), 1)}, {_f(s.get('ci_high'), 1)}] | "
+                 f"{_f(d.get('score'), 1)} [{_f(d.get('ci_low'), 1)}, {_f(d.get('ci_high'), 1)}] | "
+                 f"{_f(d.get('p_tie'), 3)} | {_f(lc.get(m, {}).get('lc_win_rate'), 1)} |")
+    n = judge.get("null_probe") or {}
+    pub = n.get("published", {})
+    L += ["", f"Null-answer probe (a constant, content-free answer; published attack: {pub.get('arena_hard_auto_score')} "
+          f"on Arena-Hard-Auto, {pub.get('alpaca_eval_2_lc_win_rate')}% LC on AlpacaEval 2): "
+          + (f"this judge scores it {_f(n['score'], 1)} [{_f(n['ci_low'], 1)}, {_f(n['ci_high'], 1)}]."
+             if n.get("measured") else f"{n.get('note')}."), ""]
+    return L
+
+
 def diagnostics_section(judge: dict) -> list[str]:
     """Returns the position-bias and self-family diagnostics."""
     pb = judge.get("position_bias") or {}
@@ -148,5 +181,6 @@ def caveats_section(items: list[str]) -> list[str]:
     return ["## Caveats", ""] + [f"- {c}" for c in items] + [""] if items else []
 
 
-__all__ = ["baseline_section", "caveats_section", "diagnostics_section", "joins_section", "post_training_section",
+__all__ = ["baseline_section", "caveats_section", "diagnostics_section", "joins_section", "methods_section",
+           "post_training_section",
            "substance_section"]

@@ -21,6 +21,8 @@ def test_flagless_judge_runs_offline(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     [out] = (tmp_path / "runs" / "sos_judge").glob("judgments_*.jsonl")
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    # Demo set: 2 models x 3 questions x 2 games, each judged (a random judge: verdicts may be malformed).
-    assert len(records) == 12 and {r["game"] for r in records} == {1, 2}
-    assert "judged 12 games" in proc.stdout
+    # Demo set: 2 models + the null-answer probe x 3 questions x 2 games (a random judge: verdicts
+    # may be malformed).
+    assert len(records) == 18 and {r["game"] for r in records} == {1, 2}
+    assert "null-answer" in {r["model"] for r in records}
+    assert "judged 18 games" in proc.stdout

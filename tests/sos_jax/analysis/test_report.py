@@ -155,3 +155,8 @@ def test_anchor_judge_sections(anchors, tmp_path):
     pt = a["post_training"]
     assert pt["stage_effects"]["po"]["n_pairs"] == 6 and set(pt["sft_vs_po"]) == {"WK", "IF", "SAFE", "overall"}
     assert "The published claim, tested" in md
+    meth = a["judge"]["methods"]
+    dav = {r["model"]: r for r in meth["davidson"]["models"]}
+    assert dav["gpt-4-0314"]["score"] == pytest.approx(17.5, abs=0.5) and 0 < meth["davidson"]["nu"] < 1
+    assert meth["sandwich"]["cluster"] == "question" and meth["length_controlled"] is None  # no answer texts
+    assert not a["judge"]["null_probe"]["measured"] and "Null-answer probe" in md
