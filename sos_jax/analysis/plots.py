@@ -163,7 +163,7 @@ def coefficients(path: str | Path, fits: dict[str, dict[str, dict[str, float]]],
     ax.invert_yaxis()
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
