@@ -1,7 +1,7 @@
 """The defaults of a PEAR run, as one locked ConfigDict that configs/pear/*.py start from.
 
 This module imports only ml_collections (no jax, flax or orbax), so loading a config file stays
-cheap; the trainer reads the fields, and `pear_jax.train` documents what each one does.
+cheap; the comments beside the fields say what they do, and `pear_jax.train` reads them.
 """
 
 from __future__ import annotations

@@ -72,6 +72,8 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularD
     """Returns a freshly initialised run: data, model and a replicated TrainState at step 0."""
     mesh = jaxrun.auto_axes(mesh)
     settings = LossSettings.from_config(config)
+    if not -(2**31) <= config.seed < 2**31:
+        raise ValueError(f"config.seed must fit in int32 (the checkpointed TrainState.seed), got {config.seed}")
     data = data if data is not None else data_lib.load_from_config(config.dataset)
     for field in ("eval", "final"):
         k = config[field].k
@@ -108,6 +110,7 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularD
 
 
 def _local_rows(mesh: Mesh, x: np.ndarray, rows: np.ndarray) -> jax.Array:
+    """Returns the global batch `x[rows]`, built from this process's share of `rows`."""
     return jaxrun.global_batch(mesh, x[rows[jaxrun.process_slice(len(rows))]])
 
 

@@ -3,7 +3,7 @@
 `analyze(config, workdir, inputs)` reads the results, leaderboards and judgments named by
 `AnalysisInputs`, computes everything with the settings in `config` (`sos_jax.analysis.config`)
 and writes `report.md`, `analysis.json` and PNG plots into `workdir` (atomically; only where
-`write`). What a run without inputs analyses is the launcher's business (`launch/demos.py`).
+`write`). Choosing inputs when none are given (a demo) is the launcher's business.
 """
 
 from __future__ import annotations

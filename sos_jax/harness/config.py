@@ -65,11 +65,6 @@ def base_config() -> config_dict.ConfigDict:
     return c
 
 
-def default_workdir() -> Path:
-    """Returns where a run without --workdir writes: `$SOS_EVAL_WORKDIR` or ./runs/sos_eval."""
-    return Path(os.environ.get("SOS_EVAL_WORKDIR", Path("runs") / "sos_eval"))
-
-
 def settings_from_config(config: config_dict.ConfigDict):
     """Returns the `EvalSettings` a config describes."""
     tasks = config.tasks

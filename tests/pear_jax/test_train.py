@@ -147,6 +147,19 @@ def test_train_state_round_trips_and_resume_checks_data_position(syn_dir, tmp_pa
         train.train_and_evaluate(cfg, tmp_path, mesh=jaxrun.make_mesh())
 
 
+def test_loop_disallows_implicit_transfers(syn_dir, monkeypatch, devices):
+    cfg = syn_config(syn_dir, 0.5)
+    cfg.model.depth, cfg.model.width, cfg.ig_steps = 1, 8, 2
+    cfg.batch_size, cfg.num_epochs = 256, 1  # 4 steps, then the end-of-run eval
+
+    def implicit_copy(*args, **kwargs):
+        return {"accuracy": float(jnp.sum(np.ones(3, np.float32)))}  # numpy -> device, not explicit
+
+    monkeypatch.setattr(train, "evaluate", implicit_copy)
+    with pytest.raises(Exception, match="Disallowed host-to-device transfer"):
+        train.train_and_evaluate(cfg, None, mesh=jaxrun.make_mesh())
+
+
 def test_bad_settings_are_named(syn_dir, devices):
     mesh = jaxrun.make_mesh()
     cfg = syn_config(syn_dir)
@@ -160,6 +173,9 @@ def test_bad_settings_are_named(syn_dir, devices):
     cfg = syn_config(syn_dir)
     cfg.lam = 1.5
     with pytest.raises(ValueError, match=r"config.lam must be in \[0, 1\], got 1.5"):
+        train.build(cfg, mesh)
+    cfg.lam, cfg.seed = 0.5, 2**31
+    with pytest.raises(ValueError, match=r"config.seed must fit in int32"):
         train.build(cfg, mesh)
     with pytest.raises(AttributeError, match="lamm"):
         cfg.lamm = 0.5  # the config is locked: typos are rejected by name
