@@ -154,6 +154,7 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
     lbs: list[Leaderboard] = [lb if isinstance(lb, Leaderboard) else read_leaderboard(lb) for lb in leaderboards]
 
     judge_out = None
+    separated_rows: dict[str, list[str]] = {}
     if judgments is not None:
         try:
             source = ("the config (judge_baseline)" if c.judge_baseline else
@@ -175,6 +176,7 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
                 # correlation at score 0, so it is left out, with a note.
                 keep = [i for i, m in enumerate(bt.models) if m != bt.baseline and np.isfinite(bt.rating[i])]
                 dropped = [m for m, r in zip(bt.models, bt.rating) if not np.isfinite(r)]
+                separated_rows[name] = dropped
                 if dropped:
                     notes.append(f"{name}: {', '.join(dropped)} never won (or never lost) a game; rating is infinite, "
                                  "excluded from the correlations")
@@ -197,7 +199,9 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
                                  methods=methods, n_boot=c.n_corr_bootstrap, n_perm=c.n_permutations, level=level,
                                  seed=seed)
         adjust_rows(rows, c.heatmap_method if c.heatmap_method in methods else methods[0], small_n)
-    join_audit = join_table([r.model for r in model_results], [(lb.name, lb.models) for lb in lbs], nm)
+    # Separated judge models are rows of their board (left out of the correlations, not unjoined).
+    join_audit = join_table([r.model for r in model_results],
+                            [(lb.name, list(lb.models) + separated_rows.get(lb.name, [])) for lb in lbs], nm)
     judge_json = None if judge_out is None else {
         "source": judge_out["source"],
         "baseline": judge_out["baseline"],
