@@ -53,7 +53,7 @@ def logistic_newton(x, y, w, l2, *, max_iter: int = 50):
         # Near the optimum float32 cannot see the loss fall: the full Newton step is safe there.
         t = jnp.where(-(g @ d) < 1.0, 1.0, t)
         tol = 1e-6 if x.dtype == jnp.float32 else 1e-11
-        return beta + t * d, it + 1, (jnp.max(jnp.abs(t * d)) < tol) | (t == 0)
+        return beta + t * d, it + 1, (jnp.max(jnp.abs(t * d)) < tol) | (t == 0) | (-(g @ d) < 1e-7)
 
     beta, _, _ = jax.lax.while_loop(lambda s: (s[1] < max_iter) & ~s[2], body,
                                     (jnp.zeros(k, x.dtype), 0, False))

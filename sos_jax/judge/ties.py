@@ -67,7 +67,8 @@ def fit_davidson_kernel(a, b, outcome, weight, free, *, max_iter: int = 100, pri
         t = jnp.where(-(g @ d) < 1.0, 1.0, t)
         step = t * d
         tol = 1e-6 if x.dtype == jnp.float32 else 1e-10
-        return x + step, it + 1, (jnp.max(jnp.abs(step)) < tol) | (t == 0)
+        # Converged once the Newton decrement is below float noise (float32 steps then jitter ~1e-6).
+        return x + step, it + 1, (jnp.max(jnp.abs(step)) < tol) | (t == 0) | (-(g @ d) < 1e-7)
 
     def cond(state):
         _, it, done = state
