@@ -55,10 +55,18 @@ def _bias_stats(c1: np.ndarray, c2: np.ndarray) -> dict[str, Any]:
 
 
 def position_bias(judgments: Judgments) -> dict[str, Any]:
-    """Returns position-bias statistics overall and per model (see module doc)."""
+    """Returns position-bias statistics overall, per judge and per model (see module doc)."""
     m, c1, c2 = _pairs(judgments)
     per = {str(name): _bias_stats(c1[m == name], c2[m == name]) for name in dict.fromkeys(m.tolist())}
-    return {"overall": _bias_stats(c1, c2), "per_model": per}
+    judges = {str(x) for x in judgments.judge}
+    per_judge = {}
+    if len(judges) > 1:
+        for name in sorted(judges):
+            _, j1, j2 = _pairs(judgments.select(judgments.judge == name))
+            per_judge[name] = _bias_stats(j1, j2)
+    else:
+        per_judge = {next(iter(judges), ""): _bias_stats(c1, c2)}
+    return {"overall": _bias_stats(c1, c2), "per_judge": per_judge, "per_model": per}
 
 
 def _win_share(j: Judgments, rows: np.ndarray) -> float | None:

@@ -26,6 +26,7 @@ def test_position_bias_counts_mirrors_and_first_shown_wins():
     pb = position_bias(j)["overall"]
     assert pb["n_pairs"] == 2 and pb["consistent"] == 0.5 and pb["same_winner"] == 0.5
     assert pb["a_share"] == 0.75  # 3 of 4 decisive verdicts favour A
+    assert position_bias(j)["per_judge"] == {"gpt-4o-2024-08-06": pb}
 
 
 def test_baseline_check_flags_a_non_self_match():
