@@ -68,3 +68,14 @@ def test_partial_run_subtasks_weighted_like_the_group_score(tmp_path):
     for i, m in enumerate(fs.models):
         assert fs.bench[i, j] == pytest.approx(files[m]["bbq"]["acc,none"], abs=1e-6)
     assert any("evaluated document counts" in n for n in fs.notes)
+
+
+@pytest.mark.parametrize("p,n", [(0.02, 300), (0.5, 100)])
+def test_wilson_covers_at_the_nominal_rate(p, n):
+    rng = np.random.default_rng(7)
+    k = rng.binomial(n, p, 4000)
+    phat = k / n
+    lo, hi = bounded_interval(phat, np.sqrt(phat * (1 - phat) / n), norm.ppf(0.975))
+    # Where phat is 0 the se is 0 and the interval collapses (counted as a miss if p > 0).
+    cover = np.mean((lo <= p) & (p <= hi))
+    assert abs(cover - 0.95) < 0.03, cover
