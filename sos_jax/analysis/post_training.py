@@ -157,12 +157,19 @@ def post_training_analysis(scores, metadata: Mapping[str, Mapping[str, Any]], *,
                 rho = p = math.nan
             scale[f] = {"n": len(sized), "slope_per_decade": slope, "ci_low": float(slo[0]), "ci_high": float(shi[0]),
                         "spearman": rho, "p_permutation": p}
+    leverage = None
+    if len(sized) >= 3:
+        x = np.log10([p["n_examples"] for p in sized])
+        h = 1 / len(x) + (x - x.mean()) ** 2 / max(np.sum((x - x.mean()) ** 2), 1e-12)
+        k = int(np.argmax(h))
+        leverage = {"model": sized[k]["model"], "leverage": float(h[k])}
     for p in pairs:
         p.pop("_d"), p.pop("_se")
     return {
         "metadata_models": len(metadata), "pairs": pairs, "skipped": skipped, "stage_effects": stage_effects,
         "sft_vs_po": comparison, "scale": scale,
         "scale_models": [{"model": p["model"], "n_examples": p["n_examples"]} for p in sized],
+        "scale_max_leverage": leverage,
         "diversity": "no diversity figure is published for these datasets: that part of the claim is untested",
         "level": level, "n_boot": n_boot,
         "method": ("pair CI: independent-error approximation (conservative for models judged on the same questions); "

@@ -162,6 +162,11 @@ def post_training_section(pt: dict, normalization: str) -> list[str]:
             L.append(f"- {f}: slope {_f(c['slope_per_decade'])} [{_f(c['ci_low'])}, {_f(c['ci_high'])}], "
                      f"Spearman {_f(c['spearman'], 2)} (p = {c['p_permutation']:.2g})")
         L += ["", "Sizes used: " + ", ".join(f"{m['model']} {m['n_examples']:,}" for m in pt["scale_models"]) + "."]
+        lev = pt.get("scale_max_leverage")
+        if lev and lev["leverage"] > 0.5:
+            L.append(f"With {n} pairs this is a weak test, and {lev['model']} alone carries leverage "
+                     f"{lev['leverage']:.2f} of the slope (its size is far from the others), so the bootstrap "
+                     "interval of the slope is unstable.")
     L += ["", f"Diversity: {pt['diversity']}."]
     uncertain = [p["model"] for p in pt["pairs"] if not p["base_certain"]]
     if uncertain:
