@@ -63,6 +63,10 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     check_choice("config.heatmap_method", config.heatmap_method, methods)
     if isinstance(config.leaderboard_columns, str):
         check_choice("config.leaderboard_columns", config.leaderboard_columns, ("primary", "all"))
+    check_int("config.small_n", config.small_n, minimum=1)
+    check_float("config.judge_level", config.judge_level, minimum=0.0, maximum=1.0, open_min=True)
+    if config.judge_level >= 1.0:
+        raise ConfigError(f"config.judge_level={config.judge_level!r}: must be < 1 (e.g. 0.95, or arena-hard's 0.90)")
     check_int("config.seed", config.seed)
     if "demo_models" in config:
         check_int("config.demo_models", config.demo_models, minimum=2)
