@@ -51,6 +51,8 @@ TEST_REQUIRES = [
     "accelerate",
     "captum",
     "scikit-learn",
+    # Reference implementations for the analysis statistics (multiple testing, GLMs).
+    "statsmodels",
     "immutabledict",
     # pear_jax.tensions' fairness metrics are checked against fairlearn's definitions.
     "fairlearn",

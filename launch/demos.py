@@ -35,6 +35,7 @@ def analysis_demo_inputs(workdir: str | Path, n_models: int = 4, anchors: str | 
     `n_models` tiny random models (reused if already in `workdir`) and only factor scores are
     reported. `mesh` defaults to every device on the data axis.
     """
+    from sos_jax.analysis.post_training import METADATA as POST_TRAINING_METADATA
     from sos_jax.analysis.report import ANCHOR_NAME_MAP, AnalysisInputs
 
     root = find_anchors(anchors)
@@ -48,6 +49,7 @@ def analysis_demo_inputs(workdir: str | Path, n_models: int = 4, anchors: str | 
             name_map=ANCHOR_NAME_MAP,
             judge_baseline="gpt-4-0314 (baseline)",
             description=f"published SOS-Bench tables in {root}",
+            model_metadata=POST_TRAINING_METADATA,
         )
     path = demo_results(Path(workdir) / "demo_results", n_models=n_models, mesh=mesh)
     return AnalysisInputs(results=[path], description=f"harness demo results ({n_models} tiny random models) in {path}")

@@ -3,7 +3,7 @@
 With the defaults the launcher judges its built-in demo set with a random built-in model
 (offline smoke run: verdicts will be malformed). The mesh comes from `--mesh_model`. Real runs:
     --config.judge_model=<HF dir or hub id> --config.questions=question.jsonl
-    --config.answers=model_answer/ --config.baseline=gpt-4-0314
+    --config.answers=model_answer/ --config.baseline=gpt-4-0314 --config.max_gen_toks=4096
 """
 
 from ml_collections import config_dict
@@ -19,8 +19,14 @@ def get_config() -> config_dict.ConfigDict:
     c.baseline = "baseline"             # model whose answers every other model is compared with
     c.models = []                       # judged models; [] = every model with answers but the baseline
     c.prompt = "arena_hard"             # or "multi_criteria"
-    c.max_gen_toks = 1024
+    # Fits the built-in demo judge's 512-token context, so the flag-less run works offline (the
+    # engine requires max_gen_toks < max_length). Real judges write a long rationale before the
+    # verdict: arena-hard-auto allows 4096 (--config.max_gen_toks=4096).
+    c.max_gen_toks = 64
     c.until = []
+    # Also judge a constant, content-free answer ("null-answer"), so the report can say how this
+    # judge rates one (sos_jax/judge/probes.py).
+    c.null_probe = True
     c.batch_size = 16
     c.apply_chat_template = None        # None: the judge's chat template if it has one; True/False force
     return c

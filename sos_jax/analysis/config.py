@@ -27,6 +27,10 @@ def base_config() -> ml_collections.ConfigDict:
     # and bootstrap rounds.
     c.judge_baseline = ""
     c.judge_bootstrap = 100
+    # Coverage of the judge leaderboards' intervals (bootstrap and sandwich); arena-hard-auto v2 uses 0.90.
+    c.judge_level = 0.95
+    # Correlation rows over fewer models than this are marked (†) and drawn apart in the heatmap.
+    c.small_n = 10
     c.seed = 0
     c.plots = True
     return c
@@ -59,6 +63,10 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     check_choice("config.heatmap_method", config.heatmap_method, methods)
     if isinstance(config.leaderboard_columns, str):
         check_choice("config.leaderboard_columns", config.leaderboard_columns, ("primary", "all"))
+    check_int("config.small_n", config.small_n, minimum=1)
+    check_float("config.judge_level", config.judge_level, minimum=0.0, maximum=1.0, open_min=True)
+    if config.judge_level >= 1.0:
+        raise ConfigError(f"config.judge_level={config.judge_level!r}: must be < 1 (e.g. 0.95, or arena-hard's 0.90)")
     check_int("config.seed", config.seed)
     if "demo_models" in config:
         check_int("config.demo_models", config.demo_models, minimum=2)

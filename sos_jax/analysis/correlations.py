@@ -132,6 +132,8 @@ class Correlation:
     p_value: float
     p_method: str
     n_boot_undefined: int = 0
+    p_holm: float = math.nan  # adjusted over the table's family (`multiple_testing.adjust_rows`)
+    p_bh: float = math.nan
 
     def to_dict(self) -> dict:
         """Returns the fields as a JSON-friendly dict (NaN becomes None)."""
@@ -215,11 +217,17 @@ class CorrelationRow:
     target: str
     models: list[str]
     stats: dict[str, Correlation] = field(default_factory=dict)
+    primary: str = ""  # the method whose adjusted p-values the row reports at top level
+    small_n: bool = False
 
     def to_dict(self) -> dict:
-        """Returns the row as a JSON-friendly dict."""
+        """Returns the row as a JSON-friendly dict (`p_holm`/`p_bh`: the primary method's adjusted p)."""
+        top = self.stats.get(self.primary)
+        nan = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else v  # noqa: E731
         return {"leaderboard": self.leaderboard, "column": self.column, "target": self.target,
-                "n": len(self.models), "models": self.models,
+                "n": len(self.models), "small_n": self.small_n, "models": self.models, "primary_method": self.primary,
+                "p": nan(top.p_value) if top else None, "p_holm": nan(top.p_holm) if top else None,
+                "p_bh": nan(top.p_bh) if top else None,
                 "stats": {m: c.to_dict() for m, c in self.stats.items()}}
 
 

@@ -47,6 +47,7 @@ from sos_jax.analysis.bootstrap import (
 )
 from sos_jax.analysis.ingest import ModelResults
 from sos_jax.analysis.names import NameMap
+from sos_jax.analysis.partial_runs import bounded_interval, evaluated_weights
 from sos_jax.tasks.registry import Registry, default_registry
 from sos_jax.tasks.suite import Benchmark
 from sos_jax.tasks.task import FACTOR_LABELS, FACTORS
@@ -99,7 +100,8 @@ def merge_results(results: Sequence[ModelResults], name_map: NameMap | None = No
     for r in results:
         name = name_map.canonical(r.model)
         if name not in merged:
-            merged[name] = ModelResults(name, r.source, dict(r.scores), dict(r.stderrs), dict(r.samples))
+            merged[name] = ModelResults(name, r.source, dict(r.scores), dict(r.stderrs), dict(r.samples),
+                                        dict(getattr(r, "n_samples", {})))
             continue
         m = merged[name]
         for k, v in r.scores.items():
@@ -110,6 +112,7 @@ def merge_results(results: Sequence[ModelResults], name_map: NameMap | None = No
             m.scores[k] = v
             m.stderrs[k] = r.stderrs.get(k, math.nan)
         m.samples.update(r.samples)
+        m.n_samples.update(getattr(r, "n_samples", {}))
         m.source = f"{m.source},{r.source}"
     return merged
 
@@ -135,6 +138,8 @@ def resolve_inputs(results: Sequence[ModelResults] | dict[str, ModelResults],
         if b.factor not in FACTORS:
             raise ValueError(f"benchmark {b.name!r}: factor {b.factor!r} is not one of {FACTORS}")
         w = _normalized_weights(b)
+        if b.weights is not None:  # size-weighted: by the documents this run evaluated, when recorded
+            w = evaluated_weights(b.metrics, w, merged, models, b.name, notes)
         candidates = [(b.metrics, w)]
         if b.group_metric:
             candidates.append(((b.group_metric,), np.ones(1)))
@@ -338,7 +343,9 @@ def _simulate_scores(key, x, noise_se, noise_group, n_groups, qd_arrays, col_ben
     def one(k):
         k_noise, k_q = jax.random.split(k)
         eps = jax.random.normal(k_noise, (x.shape[0], n_groups), x.dtype)
+        # Proportions (metrics in [0, 1]) stay in [0, 1] when simulated, like the real ones.
         xd = x + noise_se * eps[:, noise_group]
+        xd = jnp.where((x >= 0) & (x <= 1), jnp.clip(xd, 0.0, 1.0), xd)
         if qd_arrays is not None:
             num, den, slot_stream, stream_offset, stream_size, u_offset, col_index = qd_arrays
             idx = resample_slots(k_q, slot_stream, stream_offset, stream_size, u_offset, n_questions)
@@ -392,9 +399,10 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
     z = _normal_quantile(0.5 + level / 2)
     if qd is None and normalization == "raw":
         se_b, se_f, se_o = analytic_stderr(inp)
+        # Raw scores live in [0, 1]: Wilson intervals keep every bound there (`partial_runs.py`).
+        (bl, bh), (fl, fh), (ol, oh) = (bounded_interval(a, s, z) for a, s in ((v, se_b), (f, se_f), (o, se_o)))
         return FactorScores(inp.models, [b.name for b in inp.benchmarks], labels, normalization,
-                            v, v - z * se_b, v + z * se_b, f, f - z * se_f, f + z * se_f, o, o - z * se_o, o + z * se_o,
-                            "stderr-normal (analytic)", level, notes)
+                            v, bl, bh, f, fl, fh, o, ol, oh, "stderr-Wilson (analytic)", level, notes)
     # Noise groups: independent columns each get their own draw; IFEval-like benchmarks share one.
     noise_group, groups = np.zeros(len(inp.columns), np.int32), {}
     noise_se = inp.se.copy()

@@ -58,6 +58,7 @@ class ModelResults:
     scores: dict[str, float] = field(default_factory=dict)  # "task/metric" -> value
     stderrs: dict[str, float] = field(default_factory=dict)  # "task/metric" -> se (NaN unknown)
     samples: dict[str, SampleLog] = field(default_factory=dict)  # task -> per-question log
+    n_samples: dict[str, int] = field(default_factory=dict)  # task -> documents evaluated (lm-eval `n-samples`)
 
 
 @dataclass
@@ -236,6 +237,9 @@ def read_lm_eval_json(path: str | Path, with_samples: bool = True) -> ModelResul
     if not isinstance(obj, dict) or not isinstance(obj.get("results"), dict):
         raise ValueError(f"{path}: expected an lm-eval results object with a 'results' mapping")
     res = ModelResults(model=_model_name(obj, path), source=str(path))
+    for task, counts in (obj.get("n-samples") or {}).items():
+        if isinstance(counts, dict) and isinstance(counts.get("effective"), (int, float)):
+            res.n_samples[task] = int(counts["effective"])
     for task, metrics in obj["results"].items():
         if not isinstance(metrics, dict):
             raise ValueError(f"{path}: results[{task!r}] must be a mapping of metric -> value")

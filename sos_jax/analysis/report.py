@@ -18,10 +18,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from jaxrun import atomic_write_json, atomic_write_text
-from sos_jax.analysis import plots
+from sos_jax.analysis import caveats, plots, report_sections
 from sos_jax.analysis.correlations import CorrelationRow, correlation_table
 from sos_jax.analysis.factors import FactorScores, factor_scores, merge_results
 from sos_jax.analysis.ingest import Leaderboard, ModelResults, leaderboard_from_scores, read_leaderboard, read_results
+from sos_jax.analysis.joins import join_table
+from sos_jax.analysis.multiple_testing import adjust_rows
 from sos_jax.analysis.names import NameMap, join_report, load_name_map
 
 ANCHOR_NAME_MAP = Path(__file__).with_name("anchor_names.yaml")
@@ -41,6 +43,7 @@ class AnalysisInputs:
     name_map: Any = None
     judge_baseline: str = ""
     description: str = "user-supplied inputs"
+    model_metadata: Any = None  # post-training metadata (YAML path or mapping; post_training.py)
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -55,28 +58,63 @@ def _ci(v, lo, hi, digits=3) -> str:
     return f"{_fmt(v, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
 
 
-def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: list[str]) -> dict[str, Any]:
-    """Returns the judge's BT leaderboards (plain, style-controlled) and its style-vs-substance analysis."""
-    from sos_jax.judge import bt_leaderboard, read_judgments, style_vs_substance
+def _judge_methods(table, baseline: str, n_bootstrap: int, seed: int, level: float, notes: list[str]) -> dict:
+    """Returns the other judge methods next to BT with tie = half a win: Davidson's ties model,
+    sandwich intervals (clustered by question) and length-controlled win rates where lengths exist."""
+    from sos_jax.judge import battles_from_judgments
+    from sos_jax.judge.intervals import bt_sandwich
+    from sos_jax.judge.length_control import judgment_lc_win_rates
+    from sos_jax.judge.ties import davidson_leaderboard
 
-    table = read_judgments(judgments, baseline=baseline) if isinstance(judgments, (str, Path)) else judgments
+    battles = battles_from_judgments(table, baseline=baseline)
+    # Each Davidson round is a full refit: at most 50 rounds keep the report quick.
+    out: dict[str, Any] = {"davidson": davidson_leaderboard(battles, baseline=baseline, n_bootstrap=min(n_bootstrap, 50),
+                                                            seed=seed, level=level).to_json(),
+                           "sandwich": bt_sandwich(battles, baseline=baseline, level=level, cluster="question").to_json()}
+    try:
+        out["length_controlled"] = judgment_lc_win_rates(table)
+    except ValueError as e:
+        out["length_controlled"] = None
+        notes.append(f"length-controlled win rates not computed: {e}")
+    return out
+
+
+def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: list[str],
+               label_source: str = "the config (judge_baseline)", level: float = 0.95) -> dict[str, Any]:
+    """Returns the judge's BT leaderboards (plain, style-controlled), style-vs-substance analysis and diagnostics."""
+    from sos_jax.judge import bt_leaderboard, read_judgments, style_vs_substance
+    from sos_jax.judge.diagnostics import baseline_check, position_bias, self_family
+    from sos_jax.judge.game_regression import style_vs_substance_by_game
+    from sos_jax.judge.probes import null_probe_summary
+
+    table = read_judgments(judgments) if isinstance(judgments, (str, Path)) else judgments
+    label_source = label_source if baseline else "the judgments file's baseline field"
     if not baseline:
         recorded = sorted({b for b in np.asarray(table.baseline).tolist() if b})
         if len(recorded) != 1:
             raise ValueError(f"{table.source or 'judgments'}: name the judge baseline (config judge_baseline); "
                              f"the judgments record {len(recorded)} baseline(s): {recorded[:5]}")
         baseline = recorded[0]
+    provenance = baseline_check(table, baseline, label_source)
+    table = table.with_baseline(baseline)
     out: dict[str, Any] = {"source": str(getattr(table, "source", "") or judgments), "baseline": baseline,
-                           "leaderboards": {}}
+                           "leaderboards": {}, "baseline_provenance": provenance,
+                           "position_bias": position_bias(table), "self_family": self_family(table)}
     for label, style in (("plain", False), ("style-controlled", True)):
         try:
             out["leaderboards"][label] = bt_leaderboard(table, baseline=baseline, style_control=style,
-                                                        n_bootstrap=n_bootstrap, seed=seed)
+                                                        n_bootstrap=n_bootstrap, seed=seed, level=level)
         except ValueError as e:
             notes.append(f"BT {label} leaderboard not computed: {e}")
+    out["separated"] = {k: [m for m, r in zip(v.models, v.rating) if not np.isfinite(r)]
+                        for k, v in out["leaderboards"].items()}
+    out["methods"] = _judge_methods(table, baseline, n_bootstrap, seed, level, notes)
+    out["null_probe"] = null_probe_summary(out["leaderboards"].get("plain"))
     if getattr(table, "criteria", None):
         try:
-            out["style_vs_substance"] = style_vs_substance(table, baseline=baseline, n_bootstrap=n_bootstrap, seed=seed)
+            svs = out["style_vs_substance"] = style_vs_substance(table, baseline=baseline, n_bootstrap=n_bootstrap,
+                                                                 seed=seed)
+            out["substance"] = style_vs_substance_by_game(table, svs.criteria, n_bootstrap=n_bootstrap, seed=seed)
         except ValueError as e:
             notes.append(f"style-vs-substance analysis not computed: {e}")
     return out
@@ -97,6 +135,7 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
     c = config
     normalization, n_bootstrap, level, seed = c.normalization, c.n_bootstrap, c.level, c.seed
     methods = tuple(c.methods)
+    small_n = c.get("small_n", 10)
     leaderboard_columns = c.leaderboard_columns
     if isinstance(leaderboard_columns, Mapping):
         leaderboard_columns = {k: list(v) for k, v in leaderboard_columns.items()}
@@ -115,9 +154,13 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
     lbs: list[Leaderboard] = [lb if isinstance(lb, Leaderboard) else read_leaderboard(lb) for lb in leaderboards]
 
     judge_out = None
+    separated_rows: dict[str, list[str]] = {}
     if judgments is not None:
         try:
-            judge_out = _bt_panels(judgments, judge_baseline, c.judge_bootstrap, seed, notes)
+            source = ("the config (judge_baseline)" if c.judge_baseline else
+                      f"the analysis inputs' judge_baseline ({inputs.description})")
+            judge_out = _bt_panels(judgments, judge_baseline, c.judge_bootstrap, seed, notes, source,
+                                   level=c.get("judge_level", 0.95))
         except ImportError as e:
             notes.append(f"judge leaderboards skipped: sos_jax.judge unavailable ({e})")
         if judge_out:
@@ -129,7 +172,14 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
                 if crit != "overall" and crit not in excluded:
                     boards[f"judge BT criterion: {crit}"] = bt
             for name, bt in boards.items():
-                keep = [i for i, m in enumerate(bt.models) if m != bt.baseline]
+                # A model that never wins has rating -inf (no finite MLE): it would anchor every
+                # correlation at score 0, so it is left out, with a note.
+                keep = [i for i, m in enumerate(bt.models) if m != bt.baseline and np.isfinite(bt.rating[i])]
+                dropped = [m for m, r in zip(bt.models, bt.rating) if not np.isfinite(r)]
+                separated_rows[name] = dropped
+                if dropped:
+                    notes.append(f"{name}: {', '.join(dropped)} never won (or never lost) a game; rating is infinite, "
+                                 "excluded from the correlations")
                 lbs.append(leaderboard_from_scores(
                     name, [bt.models[i] for i in keep], bt.score[keep], bt.ci_low[keep], bt.ci_high[keep],
                     source=judge_out["source"]))
@@ -148,24 +198,51 @@ def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: 
         rows = correlation_table(lbs, targets, scores.models, name_map=nm_joined, columns=leaderboard_columns,
                                  methods=methods, n_boot=c.n_corr_bootstrap, n_perm=c.n_permutations, level=level,
                                  seed=seed)
+        adjust_rows(rows, c.heatmap_method if c.heatmap_method in methods else methods[0], small_n)
+    # Separated judge models are rows of their board (left out of the correlations, not unjoined).
+    join_audit = join_table([r.model for r in model_results],
+                            [(lb.name, list(lb.models) + separated_rows.get(lb.name, [])) for lb in lbs], nm)
+    judge_json = None if judge_out is None else {
+        "source": judge_out["source"],
+        "baseline": judge_out["baseline"],
+        "baseline_provenance": judge_out["baseline_provenance"],
+        "leaderboards": {k: v.to_json() for k, v in judge_out["leaderboards"].items()},
+        "separated": judge_out["separated"],
+        "style_vs_substance": _jsonable(judge_out.get("style_vs_substance")),
+        "substance": judge_out.get("substance"),
+        "position_bias": judge_out["position_bias"],
+        "methods": judge_out["methods"],
+        "null_probe": judge_out["null_probe"],
+        "self_family": judge_out["self_family"],
+    }
+    correlations_json = [r.to_dict() for r in rows]
+    post = None
+    if inputs.model_metadata is not None:
+        from sos_jax.analysis.post_training import load_metadata, post_training_analysis
+
+        post = post_training_analysis(scores, load_metadata(inputs.model_metadata), level=level, seed=seed)
+    caveat_list = (caveats.factor_spread(scores) + caveats.near_duplicates(model_results)
+                   + caveats.join_caveats(join_audit) + caveats.correlation_caveats(correlations_json, small_n)
+                   + caveats.judge_caveats(judge_json))
 
     figures: list[str] = []
     if write and c.plots:
-        figures = _write_plots(workdir, scores, lbs, rows, targets, nm_joined, judge_out, c.heatmap_method, methods)
+        figures = _write_plots(workdir, scores, lbs, rows, targets, nm_joined, judge_out, c.heatmap_method, methods,
+                               level=level, small_n=small_n)
     analysis = {
         "inputs": {"description": inputs.description, "results": list(dict.fromkeys(r.source for r in model_results)),
-                   "leaderboards": [lb.source for lb in lbs], "judgments": None if judgments is None else str(judgments),
+                   "leaderboards": list(dict.fromkeys(lb.source for lb in lbs)),
+                   "judgments": None if judgments is None else str(judgments),
                    "name_map": nm.source},
         "settings": {"normalization": normalization, "n_bootstrap": n_bootstrap, "n_corr_bootstrap": c.n_corr_bootstrap,
-                     "n_permutations": c.n_permutations, "level": level, "seed": seed, "methods": list(methods)},
-        "joins": joins.to_dict(),
+                     "n_permutations": c.n_permutations, "level": level, "seed": seed, "methods": list(methods),
+                     "small_n": small_n, "multiple_testing": "Holm and Benjamini-Hochberg over all cells of each method"},
+        "joins": {**joins.to_dict(), **join_audit},
         "factor_scores": scores.to_dict(),
-        "correlations": [r.to_dict() for r in rows],
-        "judge": None if judge_out is None else {
-            "source": judge_out["source"],
-            "leaderboards": {k: v.to_json() for k, v in judge_out["leaderboards"].items()},
-            "style_vs_substance": _jsonable(judge_out.get("style_vs_substance")),
-        },
+        "correlations": correlations_json,
+        "judge": judge_json,
+        "post_training": post,
+        "caveats": caveat_list,
         "figures": figures,
         "notes": notes,
         "elapsed_s": time.perf_counter() - t0,
@@ -201,14 +278,35 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").lower()
 
 
+# Axis labels for the published leaderboards; anything else gets "<leaderboard>: <column>".
+_AXIS_LABELS = {
+    ("arena_hard_auto", "score"): "Arena-Hard-Auto score (% win rate vs its baseline)",
+    ("livebench_groups", "average"): "LiveBench average (0-100)",
+    ("livebench_tasks", "average"): "LiveBench average (0-100)",
+}
+
+
+def _axis_label(lb_name: str, col: str) -> str:
+    if (lb_name, col) in _AXIS_LABELS:
+        return _AXIS_LABELS[(lb_name, col)]
+    if lb_name.startswith("judge BT"):
+        return f"{lb_name[len('judge '):]} score (% predicted win rate vs the judge's baseline)"
+    return f"{lb_name}: {col}" if col != "score" else f"{lb_name} score"
+
+
 def _write_plots(workdir: Path, scores: FactorScores, lbs: list[Leaderboard], rows: list[CorrelationRow],
-                 targets: dict[str, np.ndarray], nm: NameMap, judge_out, heatmap_method: str, methods) -> list[str]:
+                 targets: dict[str, np.ndarray], nm: NameMap, judge_out, heatmap_method: str, methods,
+                 level: float = 0.95, small_n: int = 10) -> list[str]:
     from sos_jax.analysis.correlations import aligned
 
     out = []
     fig_dir = workdir / "plots"
     by_pair = {(r.leaderboard, r.column, r.target): r for r in rows}
     method = heatmap_method if heatmap_method in methods else methods[0]
+    y_err = {f: (scores.factor_lo[:, j], scores.factor_hi[:, j]) for j, f in enumerate(scores.factors)}
+    y_err["overall"] = (scores.overall_lo, scores.overall_hi)
+    y_labels = {t: f"{t} {'factor ' if t != 'overall' else ''}score ({scores.normalization}; bars: "
+                   f"{int(round(100 * level))}% CI)" for t in targets}
     for lb in lbs:
         cols = sorted({r.column for r in rows if r.leaderboard == lb.name})
         for col in cols:
@@ -222,22 +320,26 @@ def _write_plots(workdir: Path, scores: FactorScores, lbs: list[Leaderboard], ro
                 r = by_pair.get((lb.name, col, t))
                 if r is not None and method in r.stats:
                     c = r.stats[method]
-                    stats[t] = (c.r, c.ci_low, c.ci_high, c.p_value)
-            p = plots.scatter_row(fig_dir / f"scatter_{_slug(lb.name)}_{_slug(col)}.png", f"{lb.name}: {col}", x, targets,
-                                  stats, scores.models, err, method)
+                    stats[t] = (c.r, c.ci_low, c.ci_high, c.p_value, c.p_holm)
+            p = plots.scatter_row(fig_dir / f"scatter_{_slug(lb.name)}_{_slug(col)}.png", _axis_label(lb.name, col), x,
+                                  targets, stats, scores.models, err, method, y_err=y_err, y_labels=y_labels,
+                                  level=level)
             out.append(str(p.relative_to(workdir)))
     if rows:
         row_keys = list(dict.fromkeys((r.leaderboard, r.column) for r in rows))
         tnames = list(targets)
         vals = np.full((len(row_keys), len(tnames)), np.nan)
-        pv = np.full_like(vals, np.nan)
+        pv, lo, hi, ns = (np.full_like(vals, np.nan) for _ in range(4))
         for r in rows:
             i, j = row_keys.index((r.leaderboard, r.column)), tnames.index(r.target)
+            ns[i, j] = len(r.models)
             if method in r.stats:
-                vals[i, j], pv[i, j] = r.stats[method].r, r.stats[method].p_value
+                c = r.stats[method]
+                vals[i, j], pv[i, j], lo[i, j], hi[i, j] = c.r, c.p_holm, c.ci_low, c.ci_high
         labels = [lb if col in ("score",) else f"{lb}: {col}" for lb, col in row_keys]
         p = plots.heatmap(fig_dir / "correlation_heatmap.png", labels, tnames, vals, pv,
-                          f"{method} correlation, leaderboard vs factor (* permutation p < 0.05)")
+                          f"{method} correlation, leaderboard vs factor; cell: r, {int(round(100 * level))}% bootstrap "
+                          f"CI, n (* Holm-adjusted permutation p < 0.05)", ns=ns, ci=(lo, hi), small_n=small_n)
         out.append(str(p.relative_to(workdir)))
     panels = {
         "overall SOS score": (scores.models, scores.overall, scores.overall_lo, scores.overall_hi),
@@ -245,8 +347,22 @@ def _write_plots(workdir: Path, scores: FactorScores, lbs: list[Leaderboard], ro
     p = plots.forest(fig_dir / "factor_overall_forest.png", panels, xlabel=f"overall ({scores.normalization})")
     out.append(str(p.relative_to(workdir)))
     if judge_out and judge_out["leaderboards"]:
-        bt_panels = {f"BT {k}": (list(v.models), v.score, v.ci_low, v.ci_high) for k, v in judge_out["leaderboards"].items()}
-        p = plots.forest(fig_dir / "bt_forest.png", bt_panels, xlabel="score (win rate vs baseline, %)")
+        bt_panels = {}
+        for k, v in judge_out["leaderboards"].items():
+            names = [m + (" (never won: rating -inf)" if not np.isfinite(r) else "") for m, r in zip(v.models, v.rating)]
+            bt_panels[f"BT {k}"] = (names, v.score, v.ci_low, v.ci_high)
+        p = plots.forest(fig_dir / "bt_forest.png", bt_panels, xlabel="score (% predicted win rate vs the baseline)")
+        out.append(str(p.relative_to(workdir)))
+    sub = (judge_out or {}).get("substance")
+    if sub:
+        fits = {f"game {w['game']} (R^2 {w['r2']:.3f})": w["coefficients"] for w in sub["within_game"]}
+        g = sub["pooled_with_game_term"]
+        fits[f"pooled + game term (within R^2 {g['r2_within']:.3f})"] = g["coefficients"]
+        fits[f"pooled, no game term (R^2 {sub['pooled_without_game_term']['r2']:.3f}; biased)"] = (
+            sub["pooled_without_game_term"]["coefficients"])
+        p = plots.coefficients(fig_dir / "style_vs_substance_coefficients.png", fits,
+                               f"Overall verdict on criterion verdicts (standardised OLS); "
+                               f"{int(round(100 * sub['level']))}% CIs: bootstrap over questions")
         out.append(str(p.relative_to(workdir)))
     return out
 
@@ -284,44 +400,52 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
     L.append("")
 
     if rows:
+        prim = rows[0].primary or list(rows[0].stats)[0]
+        small = s.get("small_n", 10)
         L += ["## Leaderboards vs factors", "",
-              f"Each cell: statistic [{lvl}% bootstrap CI], permutation p; n = models present in both.", ""]
+              f"Each cell: statistic [{lvl}% bootstrap CI], uncorrected two-sided permutation p; n = models present "
+              f"in both. Holm / BH: the {prim} p adjusted over all {len(rows)} cells (Holm controls the family-wise "
+              f"error, Benjamini-Hochberg the false discovery rate). † marks rows with n < {small}: their CIs span "
+              "most of [-1, 1].", ""]
         meths = list(rows[0].stats)
-        head = ["leaderboard", "target", "n"] + meths
+        head = ["leaderboard", "target", "n"] + meths + [f"{prim} p Holm", f"{prim} p BH"]
         L += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             lbl = r.leaderboard if r.column == "score" else f"{r.leaderboard}: {r.column}"
-            cells = [lbl, r.target, str(len(r.models))]
+            cells = [lbl + (" †" if r.small_n else ""), r.target, str(len(r.models))]
             for m in meths:
                 c = r.stats[m]
                 cells.append(f"{_ci(c.r, c.ci_low, c.ci_high, 2)}, p={_p(c.p_value)}")
+            top = r.stats.get(prim)
+            cells += [_p(top.p_holm) if top else "n/a", _p(top.p_bh) if top else "n/a"]
             L.append("| " + " | ".join(cells) + " |")
         L.append("")
 
-    L += ["## Model joins", "", f"{len(joins.joined)} canonical models appear in the results and at least one leaderboard.", ""]
-    for src, miss in joins.unmatched.items():
-        shown = ", ".join(miss[:15]) + (f", ... ({len(miss) - 15} more in analysis.json)" if len(miss) > 15 else "")
-        L.append(f"- `{src}`: {len(miss)} unmatched" + (f": {shown}" if miss else ""))
-    L.append("")
+    L += report_sections.joins_section(analysis["joins"])
 
     if judge_out is not None:
         L += ["## Judge: Bradley-Terry leaderboards", "", f"Judgments: {judge_out['source']}.", ""]
+        L += report_sections.baseline_section(analysis["judge"])
         for label, bt in judge_out["leaderboards"].items():
             L += [f"### {label}", "", "| model | score [95% CI] | rating | battles |", "|---|---|---|---|"]
             for i, m in enumerate(bt.models):
-                L.append(f"| {m} | {_ci(float(bt.score[i]), float(bt.ci_low[i]), float(bt.ci_high[i]), 1)} | "
+                sep = "" if np.isfinite(bt.rating[i]) else " (never won: no finite rating; excluded from correlations)"
+                L.append(f"| {m}{sep} | {_ci(float(bt.score[i]), float(bt.ci_low[i]), float(bt.ci_high[i]), 1)} | "
                          f"{_fmt(float(bt.rating[i]), 0)} | {int(bt.n_battles[i])} |")
             if len(bt.style_names):
                 L += ["", "Style coefficients (per SD, logit): " + ", ".join(
                     f"{n} {_ci(float(c), float(lo), float(hi), 3)}" for n, c, lo, hi in
                     zip(bt.style_names, bt.style_coef, bt.style_ci_low, bt.style_ci_high))]
             L.append("")
+        if judge_out.get("substance"):
+            L += report_sections.substance_section(judge_out["substance"])
         svs = judge_out.get("style_vs_substance")
         if svs is not None:
-            L += ["### Style vs substance", "",
-                  f"Standardised regression of the overall verdict on the criterion verdicts "
-                  f"({svs.n_rows} games, R^2 = {_fmt(svs.r2)}; 95% bootstrap CIs):", "",
-                  "| criterion | coefficient [95% CI] | BT scores vs overall BT: pearson / spearman / kendall |",
+            L += ["### Criterion leaderboards vs the overall one", "",
+                  f"Pooled regression without a game term ({svs.n_rows} games, R^2 = {_fmt(svs.r2)}, inflated by the "
+                  "A/B swap between games: see the within-game fits above; 95% bootstrap CIs over games), and each "
+                  "criterion's BT scores against the overall BT scores:", "",
+                  "| criterion | pooled coefficient [95% CI] | BT scores vs overall BT: pearson / spearman / kendall |",
                   "|---|---|---|"]
             for c, b, lo, hi in zip(svs.criteria, svs.coef, svs.ci_low, svs.ci_high):
                 cor = svs.correlations.get(c, {})
@@ -333,6 +457,12 @@ def render_markdown(analysis: dict, scores: FactorScores, rows: list[Correlation
                 L += ["", "Degenerate-data flags:", ""] + [f"- {f}" for f in svs.flags]
             L.append("")
 
+    if analysis.get("judge"):
+        L += report_sections.methods_section(analysis["judge"])
+        L += report_sections.diagnostics_section(analysis["judge"])
+    if analysis.get("post_training"):
+        L += report_sections.post_training_section(analysis["post_training"], s["normalization"])
+    L += report_sections.caveats_section(analysis.get("caveats") or [])
     if analysis["figures"]:
         L += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in analysis["figures"]] + [""]
     if analysis["notes"]:

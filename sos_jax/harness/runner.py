@@ -191,16 +191,16 @@ def summary_rows(all_results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str
     return header, rows
 
 
-def write_summary(workdir: str | Path, all_results: Mapping[str, Mapping[str, Any]]) -> Path:
-    """Writes `summary.json` and `summary.md` (models x task metrics) under workdir; returns the .md path."""
+def write_summary(workdir: str | Path, all_results: Mapping[str, Mapping[str, Any]],
+                  registry: Registry | None = None) -> Path:
+    """Writes `summary.json` (models x task metrics) and `summary.md` (by factor, `summary.py`); returns the .md path."""
+    from sos_jax.harness.summary import summary_markdown
+
     header, rows = summary_rows(all_results)
     path = Path(workdir) / "summary.md"
     if is_main_process():
         atomic_write_json(Path(workdir) / "summary.json", {"header": header, "rows": rows})
-        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-        atomic_write_text(path, "\n".join(lines) + "\n")
+        atomic_write_text(path, summary_markdown(all_results, (registry or default_registry()).benchmarks()))
     return path
 
 
@@ -228,6 +228,6 @@ def run_suite(models: Sequence[str], settings: EvalSettings, workdir: str | Path
             if writer is not None:
                 writer.close()
         del lm
-    path = write_summary(workdir, all_results)
+    path = write_summary(workdir, all_results, registry)
     log.info("summary across %d models: %s", len(all_results), path)
     return all_results

@@ -17,7 +17,8 @@ Bootstrap (arena-hard-auto's): each round resamples the weighted battle rows wit
 (a strong verdict is 3 independent rows) and refits; all rounds are solved together, batched
 (in chunks bounded by memory, and split over a mesh's `data` axis when one is given).
 `resample="battles"` instead resamples judged games, keeping a strong verdict's 3 rows together.
-The point estimate is the fit on all data; the 95% CI is the 2.5/97.5 percentiles of the rounds.
+The point estimate is the fit on all data; the CI is the percentile interval of the rounds at `level`
+(95% by default; arena-hard-auto v2 uses 90%).
 
 A model that, in some fit, never wins (or never loses) has an infinite MLE: it is reported as
 -inf (+inf) rating, score 0 (100), and its battles are left out of that fit, which is exactly the
@@ -253,7 +254,7 @@ class BTLeaderboard:
     """A BT leaderboard, sorted by rating (best first).
 
     rating: Elo scale (400), baseline = 1000. score: 100 * predicted win rate vs the baseline.
-    ci_low/ci_high: 95% bootstrap interval of the score; rating_ci_low/high: of the rating.
+    ci_low/ci_high: bootstrap interval of the score at `level`; rating_ci_low/high: of the rating.
     n_battles: weighted battle rows per model. style_coef: per-SD logit effect of each style
     covariate (NaN when constant), with its bootstrap CI. bootstrap_ratings: (rounds, models).
     """
@@ -351,11 +352,15 @@ def fit_battles(
     mesh: Mesh | None = None,
     max_iter: int = 50,
     criterion: str | None = None,
+    level: float = 0.95,
 ) -> BTLeaderboard:
     """Returns the BT leaderboard of `battles`, anchored at `baseline` (see module doc).
 
-    `mesh`: bootstrap rounds are split over its `data` axis.
+    `mesh`: bootstrap rounds are split over its `data` axis. `level`: the CI's coverage (0.95;
+    arena-hard-auto v2 reports 0.90).
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
     if resample not in ("rows", "battles"):
         raise ValueError(f"resample must be 'rows' or 'battles', got {resample!r}")
     if n_bootstrap < 0:
@@ -412,8 +417,9 @@ def fit_battles(
     rating = rating_all[0]
     boot = rating_all[1:]
     if n_bootstrap:
-        lo, hi = _quantile(boot, 2.5), _quantile(boot, 97.5)
-        blo, bhi = _quantile(beta[1:], 2.5), _quantile(beta[1:], 97.5)
+        qa = 50 * (1 - level)
+        lo, hi = _quantile(boot, qa), _quantile(boot, 100 - qa)
+        blo, bhi = _quantile(beta[1:], qa), _quantile(beta[1:], 100 - qa)
     else:
         lo = hi = np.full_like(rating, np.nan)
         blo = bhi = np.full(beta.shape[1], np.nan)
@@ -458,6 +464,7 @@ def bt_leaderboard(
     weight: int = 3,
     resample: str = "rows",
     mesh: Mesh | None = None,
+    level: float = 0.95,
 ) -> BTLeaderboard:
     """Returns the Bradley-Terry leaderboard of `judgments` against `baseline` (see module doc).
 
@@ -479,6 +486,7 @@ def bt_leaderboard(
         resample=resample,
         mesh=mesh,
         criterion=criterion,
+        level=level,
     )
 
 

@@ -18,7 +18,7 @@ def validate(config: Any) -> Any:
     from sos_jax.judge.prompts import PROMPTS
 
     known = ("judge_model", "judge_name", "dtype", "questions", "answers", "baseline", "models", "prompt",
-             "max_gen_toks", "until", "batch_size", "apply_chat_template")
+             "max_gen_toks", "until", "batch_size", "apply_chat_template", "null_probe")
     check_keys("config", list(config.keys()), known)
     if not str(config.judge_model).startswith("builtin:"):
         resolve_model(config.judge_model)  # a missing path fails now, not after start-up
@@ -35,6 +35,8 @@ def validate(config: Any) -> Any:
         raise ConfigError("config.baseline is empty: name the model every other model is compared with")
     if any(not isinstance(u, str) or not u for u in config.until):
         raise ConfigError(f"config.until={list(config.until)!r}: expected non-empty stop strings")
+    if config.get("null_probe", False) not in (True, False):
+        raise ConfigError(f"config.null_probe={config.null_probe!r}: expected True or False")
     if config.apply_chat_template not in (None, True, False):
         raise ConfigError(f"config.apply_chat_template={config.apply_chat_template!r}: expected None, True or False")
     return config

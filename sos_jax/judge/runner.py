@@ -190,6 +190,10 @@ def run_judge(config: Any, workdir: str | Path, mesh: Any, *, questions: Mapping
         answers = load_answers(config.answers)
     if config.baseline not in answers:
         raise ValueError(f"baseline {config.baseline!r} has no answers; answer files hold {sorted(answers)}")
+    if config.get("null_probe", False):
+        from sos_jax.judge.probes import with_null_answer
+
+        answers = with_null_answer(questions, answers)
     lm = load_engine(config.judge_model, mesh, dtype=config.dtype)
     runner = JudgeRunner(
         lm,

@@ -8,6 +8,7 @@ from scipy.stats import norm, rankdata
 
 from sos_jax.analysis.factors import Benchmark, factor_scores, sos_benchmarks
 from sos_jax.analysis.ingest import ModelResults, SampleLog, read_results
+from sos_jax.analysis.partial_runs import bounded_interval
 from sos_jax.tasks import SOS, Family, Registry, Task, default_registry
 
 TOY = [
@@ -50,9 +51,14 @@ def test_formulas_and_analytic_ci_by_hand():
         se_w = math.sqrt((3 / 4 * e["w1/acc"]) ** 2 + (1 / 4 * e["w2/acc"]) ** 2)
         se_safe = math.sqrt(e["s1/acc"] ** 2 + se_w ** 2) / 2
         se_o = math.sqrt(se_wk ** 2 + se_if ** 2 + se_safe ** 2) / 3
-        np.testing.assert_allclose(fs.factor_hi[i] - fs.factor[i], z * np.array([se_wk, se_if, se_safe]), rtol=1e-5)
-        assert fs.overall_hi[i] - fs.overall[i] == pytest.approx(z * se_o, rel=1e-5)
-    assert fs.ci_method == "stderr-normal (analytic)"
+        # The propagated stderrs enter a Wilson interval (inside [0, 1]; see test_partial_runs).
+        lo, hi = bounded_interval(np.array([wk, if_, safe, fs.overall[i]]), np.array([se_wk, se_if, se_safe, se_o]), z)
+        np.testing.assert_allclose(fs.factor_lo[i], lo[:3], rtol=1e-5)
+        np.testing.assert_allclose(fs.factor_hi[i], hi[:3], rtol=1e-5)
+        assert (fs.overall_lo[i], fs.overall_hi[i]) == pytest.approx((lo[3], hi[3]), rel=1e-5)
+        # Far from the bounds Wilson and the normal interval nearly agree.
+        np.testing.assert_allclose(hi[:3] - lo[:3], 2 * z * np.array([se_wk, se_if, se_safe]), rtol=0.02)
+    assert fs.ci_method == "stderr-Wilson (analytic)"
 
 
 def test_normalizations():
