@@ -22,6 +22,7 @@ def get_config() -> config_dict.ConfigDict:
     c.max_gen_toks = 1024
     c.until = []
     c.batch_size = 16
+    c.verdicts = "generate"             # "logprob": label log-probabilities, every game gets a verdict; "both"
     c.apply_chat_template = None        # None: the judge's chat template if it has one; True/False force
     c.mesh = config_dict.ConfigDict({"data": -1, "model": 1})
     return c
