@@ -10,7 +10,7 @@ import pytest
 
 from sos_jax.judge.bradley_terry import bt_leaderboard
 from sos_jax.judge.logprob import VERDICT_PREFIX, criterion_prefix, expected_b_win, expected_score_battles
-from sos_jax.judge.runner import JudgeRunner, demo_inputs
+from sos_jax.judge.runner import JudgeRunner
 from sos_jax.judge.verdicts import CRITERIA, LABELS
 from tests.sos_jax.judge.test_runner import _ANSWER_RE, ANSWERS, QUESTIONS, FakeJudge
 
@@ -121,10 +121,11 @@ def test_bradley_terry_on_expected_scores(tmp_path):
 
 def test_smollm2_judge_gives_every_demo_game_a_verdict(smollm2_gguf, tmp_path):
     from jaxrun import make_mesh
+    from launch.demos import judge_demo_set
     from sos_jax.engine.engine import Engine
 
     lm = Engine.from_pretrained(str(smollm2_gguf), make_mesh(), max_length=1024)
-    questions, answers = demo_inputs()
+    questions, answers = judge_demo_set()
     out = tmp_path / "j.jsonl"
     summary = JudgeRunner(lm, verdicts="logprob").run(questions, answers, baseline="baseline", out_path=out)
     recs = _read(out)
