@@ -51,7 +51,7 @@ def base_config() -> config_dict.ConfigDict:
     c.models = ["builtin:tiny"]          # HF dirs, hub ids or builtin:<preset>[:seed]
     c.tasks = ",".join(d.tasks)          # task, group or tag names, comma-separated
     c.custom_tasks = []                  # .yaml/.py task files added to the registry
-    c.data_source = d.data_source        # sample | hub | local (then data_dir)
+    c.data_source = d.data_source        # sample | hub | local | mirror (local/mirror read data_dir)
     c.data_dir = d.data_dir or ""
     c.limit = config_dict.placeholder(int)
     c.apply_chat_template = d.apply_chat_template

@@ -24,6 +24,7 @@ from jaxrun import atomic_write_json, atomic_write_text, is_main_process, log_pr
 from sos_jax.harness.config import EvalSettings
 from sos_jax.harness.data import TaskDocs, load_task_docs
 from sos_jax.harness.lm import LanguageModel
+from sos_jax.harness.mirror import require_datasets
 from sos_jax.harness.results import ResultsStore, build_results, model_slug, stable_hash
 from sos_jax.harness.scoring import aggregate_task, score_multiple_choice
 from sos_jax.tasks.registry import Registry, default_registry
@@ -120,6 +121,8 @@ def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdi
         raise ValueError("no tasks selected: pass task, group or tag names (e.g. 'sos', 'leaderboard,safety')")
     store = ResultsStore(Path(workdir) / model_slug(model), writable=is_main_process())
     run_name = run_name or datetime.datetime.now().isoformat().replace(":", "-")
+    # Every dataset checked first: one error lists all that are missing, with their commands.
+    require_datasets([registry.task(n) for n in names], settings.data_source, settings.data_dir)
     loaded = {n: load_task_docs(registry.task(n), settings.data_source, settings.data_dir, settings.limit) for n in names}
     total = sum(len(td.docs) for td in loaded.values())
     records: dict[str, dict[str, Any]] = {}
