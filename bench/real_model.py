@@ -85,17 +85,23 @@ class Timer:
 def convert_for_peer(gguf_path: Path, out: Path) -> Path:
     """Returns a float32 HF directory holding transformers' own dequantization of `gguf_path`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     if (out / "config.json").is_file():
         return out
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32)
-    fresh = LlamaForCausalLM(loaded.config).to(torch.float32)
+    # A plain float32 config: the GGUF-loaded one carries a quantization_config that makes
+    # transformers (and so lm-eval) look for a .gguf file again.
+    config = loaded.config.to_dict()
+    config.pop("quantization_config", None)
+    fresh = LlamaForCausalLM(LlamaConfig.from_dict(config)).to(torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     fresh.generation_config = loaded.generation_config
     tmp = out.with_name(out.name + ".part")
     fresh.save_pretrained(str(tmp))
     AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name).save_pretrained(str(tmp))
+    if "quantization_config" in (tmp / "config.json").read_text():
+        raise AssertionError(f"{tmp}/config.json still names a quantization config")
     tmp.rename(out)
     return out
 
