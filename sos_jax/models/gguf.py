@@ -356,11 +356,35 @@ def open_gguf(path: str | os.PathLike) -> GGUFCheckpoint:
     return GGUFCheckpoint(path=path, reader=reader, architecture=arch, config=cfg, tensors=tensors)
 
 
+def _tokenizer_metadata(reader: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Returns (architecture, tokenizer dict, tokenizer kwargs) as transformers' GGUF reader makes them.
+
+    Same fields and defaults as `transformers.integrations.gguf.get_gguf_tokenizer`, read with the
+    `gguf` package instead of transformers' reader (which needs torch).
+    """
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING
+
+    grouped = {
+        group: {name: read_field(reader, f"tokenizer.{key}") for key, name in renames.items()
+                if read_field(reader, f"tokenizer.{key}") is not None}
+        for group, renames in GGUF_TOKENIZER_MAPPING.items()
+    }
+    tokenizer, config = grouped["tokenizer"], grouped["tokenizer_config"]
+    if tokenizer.get("tokenizer_type") == "llama":
+        config.setdefault("add_bos_token", True)  # llama.cpp adds BOS to sentencepiece vocabularies
+    for name, key in (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"),
+                      ("unk_token", "unknown_token_id"), ("pad_token", "padding_token_id")):
+        token_id = read_field(reader, f"tokenizer.ggml.{key}")
+        config[name] = tokenizer["tokens"][int(token_id)] if token_id is not None else None
+    return read_field(reader, "general.architecture"), tokenizer, config
+
+
 def load_gguf_tokenizer(path: str | os.PathLike):
     """Returns a `transformers` fast tokenizer (with the chat template) built from the GGUF metadata.
 
-    Uses transformers' GGUF tokenizer conversion; raises ValueError naming the file when the
-    metadata cannot make a tokenizer.
+    The vocabulary, merges, special tokens and chat template come from the file; transformers'
+    GGUF tokenizer conversion builds the `tokenizers` backend (no torch needed). Raises ValueError
+    naming the file when the metadata cannot make a tokenizer.
     """
     path = Path(path).expanduser()
     reader = _open_reader(path)
@@ -370,15 +394,14 @@ def load_gguf_tokenizer(path: str | os.PathLike):
         raise ValueError(f"GGUF file {path} cannot build a tokenizer: metadata lacks {', '.join(missing)}")
     if model == "gpt2" and read_field(reader, "tokenizer.ggml.merges") is None:
         raise ValueError(f"GGUF file {path} cannot build a tokenizer: a gpt2 (BPE) tokenizer needs tokenizer.ggml.merges")
-    from transformers import AutoTokenizer
+    from transformers import PreTrainedTokenizerFast
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import convert_gguf_tokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        architecture, tokenizer_dict, kwargs = _tokenizer_metadata(reader)
+        backend, extra = convert_gguf_tokenizer(architecture, tokenizer_dict)
+        return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=str(path), **kwargs, **extra)
     except Exception as err:
         raise ValueError(
             f"GGUF file {path} cannot build a tokenizer from its metadata (tokenizer.ggml.model={model!r}): {err}"
         ) from err
-    template = read_field(reader, "tokenizer.chat_template")
-    if template and not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = template
-    return tokenizer

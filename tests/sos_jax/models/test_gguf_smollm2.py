@@ -38,8 +38,14 @@ def smollm2_engine(smollm2_gguf):
     return Engine.from_pretrained(str(smollm2_gguf), make_mesh(), max_length=512)
 
 
-def test_config_and_tokenizer_from_metadata(smollm2_engine):
+def test_config_and_tokenizer_from_metadata(smollm2_gguf, smollm2_engine):
+    from transformers import AutoTokenizer
+
     cfg, tok = smollm2_engine.cfg, smollm2_engine.tokenizer
+    ref = AutoTokenizer.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name)
+    for text in [*PROMPTS, " two  spaces", "Ünïcödé 🙂\n\ttab", "<|im_start|>user\nhi<|im_end|>"]:
+        assert tok.encode(text) == ref.encode(text), text
+    assert (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id) == (ref.bos_token_id, ref.eos_token_id, ref.pad_token_id)
     assert (cfg.model_type, cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads) == ("llama", 30, 576, 9, 3)
     assert cfg.tie_word_embeddings and cfg.rope_theta == 100000.0
     text = smollm2_engine.apply_chat_template([{"role": "user", "content": "Hi"}])
