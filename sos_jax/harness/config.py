@@ -84,6 +84,7 @@ def settings_from_config(config: config_dict.ConfigDict):
 def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh: Any) -> dict[str, Any]:
     """Returns {model: lm-eval results} after running the configured suite; see the module docstring."""
     from jaxrun import MetricWriter
+    from sos_jax.harness.mirror import require_datasets
     from sos_jax.harness.models import enable_compilation_cache, load_engine, parse_models, resolve_model
     from sos_jax.harness.runner import run_suite
     from sos_jax.tasks.custom import with_custom_tasks
@@ -94,7 +95,8 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
     if config.custom_tasks:
         log.info("custom task files %s added to the registry", list(config.custom_tasks))
     settings = settings_from_config(config)
-    registry.resolve(settings.tasks)  # unknown names fail here, before any model loads
+    names = registry.resolve(settings.tasks)  # unknown names fail here, before any model loads
+    require_datasets([registry.task(n) for n in names], settings.data_source, settings.data_dir)  # so do missing data
     models = parse_models(list(config.models) if not isinstance(config.models, str) else config.models)
     if not models:
         raise ValueError("no model given: pass --model=<hf dir or hub id> or --models=a,b (or @file)")
