@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from jaxrun import atomic_write_text, read_jsonl
+from sos_jax.judge.config import VERDICT_MODES
 from sos_jax.judge.logprob import agreement, label_verdicts
 from sos_jax.judge.prompts import PROMPTS, judge_messages
 from sos_jax.judge.style import style_features
 from sos_jax.judge.verdicts import CRITERIA, parse_criteria, parse_verdict
-
-VERDICT_MODES = ("generate", "logprob", "both")
 
 
 class GenerationLM(Protocol):

@@ -133,3 +133,23 @@ def test_smollm2_judge_gives_every_demo_game_a_verdict(smollm2_gguf, tmp_path):
     assert all(r["score"] in LABELS for r in recs)
     assert all(abs(sum(r["label_probs"].values()) - 1) < 1e-6 for r in recs)
     assert len({json.dumps(r["label_probs"]) for r in recs}) > 1  # the answers move the probabilities
+
+
+def test_judge_config_accepts_verdict_modes_and_names_a_bad_one():
+    import importlib.util
+    from pathlib import Path
+
+    from jaxrun.checks import ConfigError
+    from sos_jax.judge.config import validate
+
+    path = Path(__file__).resolve().parents[3] / "configs" / "sos" / "judge.py"
+    spec = importlib.util.spec_from_file_location("judge_cfg", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    for mode in ("generate", "logprob", "both"):
+        config.verdicts = mode
+        validate(config)
+    config.verdicts = "vote"
+    with pytest.raises(ConfigError, match="verdicts"):
+        validate(config)
