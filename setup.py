@@ -24,6 +24,8 @@ INSTALL_REQUIRES = [
     # Tokenizer loading and chat templates (no torch needed).
     "transformers>=5",
     "huggingface_hub",
+    # llama.cpp GGUF checkpoints (reader; also transformers' GGUF tokenizer conversion).
+    "gguf>=0.10",
     "pyyaml",
     # Custom YAML tasks render their templates in jinja2's sandbox.
     "jinja2",

@@ -6,7 +6,10 @@ results landed (./runs/sos_eval). Real scores need a real checkpoint and the hub
 `--config=configs/sos/full.py --model=<hf dir or hub id>`. `--models=a,b` or `--models=@file`
 evaluates several models one after another; `--tasks`, `--limit`, `--apply_chat_template` and
 `--config.<field>=` override the config. Rerunning skips tasks already complete for the same model
-and config. `--mesh_model=N` shards each model over N devices (tensor parallel). Multi-host: pass
+and config. `--data_dir=DIR` reads every dataset from a local mirror laid out like the hub
+(`huggingface-cli download --repo-type dataset <id> --local-dir DIR/<id>`); `--list_datasets` prints
+the datasets the selected tasks need (and which the mirror lacks) with those commands, then exits.
+`--mesh_model=N` shards each model over N devices (tensor parallel). Multi-host: pass
 --coordinator_address/--num_processes/--process_id (or the JAX_* variables); every process runs
 the same command and process 0 writes.
 """
@@ -33,6 +36,8 @@ _TASKS = flags.DEFINE_string("tasks", None, "Task/group/tag names, comma-separat
 _LIMIT = flags.DEFINE_integer("limit", None, "Evaluate only the first N documents of each task.")
 _CHAT = flags.DEFINE_boolean("apply_chat_template", None, "Wrap prompts in the model's chat template.")
 _CUSTOM = flags.DEFINE_list("custom_tasks", None, "Extra .yaml/.py task files to register.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local hub-like dataset mirror (sets config.data_source=mirror).")
+_LIST_DATASETS = flags.DEFINE_boolean("list_datasets", False, "Print the datasets the selected tasks need and exit.")
 
 
 def default_workdir() -> Path:
@@ -59,7 +64,19 @@ def main(argv):
         config.apply_chat_template = _CHAT.value
     if _CUSTOM.value:
         config.custom_tasks = list(config.custom_tasks) + list(_CUSTOM.value)
+    if _DATA_DIR.value:
+        config.data_source, config.data_dir = "mirror", _DATA_DIR.value
     validate(config)  # before JAX starts or data loads: a bad value creates nothing
+    if _LIST_DATASETS.value:
+        from sos_jax.harness.config import settings_from_config
+        from sos_jax.harness.mirror import dataset_listing
+        from sos_jax.tasks.custom import with_custom_tasks
+        from sos_jax.tasks.registry import default_registry
+
+        registry = with_custom_tasks(default_registry(), config.custom_tasks)
+        tasks = [registry.task(n) for n in registry.resolve(settings_from_config(config).tasks)]
+        print(dataset_listing(tasks, config.data_dir or None), flush=True)
+        return
     workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir()
     common.start_jax()
     import jaxrun

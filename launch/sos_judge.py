@@ -47,6 +47,9 @@ def main(argv):
     if jaxrun.is_main_process():
         print(f"judged {summary.judged} games ({summary.malformed} malformed verdicts), "
               f"skipped {summary.skipped} already done: {summary.path}", flush=True)
+        if summary.agreement is not None:
+            print(f"log-probability and generated verdicts agree on {summary.agreement:.0%} of "
+                  f"{summary.compared} well-formed games", flush=True)
 
 
 def run():

@@ -28,5 +28,6 @@ def get_config() -> config_dict.ConfigDict:
     # judge rates one (sos_jax/judge/probes.py).
     c.null_probe = True
     c.batch_size = 16
+    c.verdicts = "generate"             # "logprob": label log-probabilities, every game gets a verdict; "both"
     c.apply_chat_template = None        # None: the judge's chat template if it has one; True/False force
     return c

@@ -51,7 +51,7 @@ def base_config() -> config_dict.ConfigDict:
     c.models = ["builtin:tiny"]          # HF dirs, hub ids or builtin:<preset>[:seed]
     c.tasks = ",".join(d.tasks)          # task, group or tag names, comma-separated
     c.custom_tasks = []                  # .yaml/.py task files added to the registry
-    c.data_source = d.data_source        # sample | hub | local (then data_dir)
+    c.data_source = d.data_source        # sample | hub | local | mirror (local/mirror read data_dir)
     c.data_dir = d.data_dir or ""
     c.limit = config_dict.placeholder(int)
     c.apply_chat_template = d.apply_chat_template
@@ -107,8 +107,8 @@ def validate(config: config_dict.ConfigDict) -> config_dict.ConfigDict:
         if not m.startswith("builtin:"):
             resolve_model(m)
     check_choice("config.data_source", config.data_source, SOURCES)
-    if config.data_source == "local" and not config.data_dir:
-        raise ConfigError("config.data_dir is required for data_source='local'")
+    if config.data_source in ("local", "mirror") and not config.data_dir:
+        raise ConfigError(f"config.data_dir is required for data_source={config.data_source!r}")
     if config.limit is not None:
         check_int("config.limit", config.limit, minimum=1)
     check_int("config.fewshot_seed", config.fewshot_seed)
@@ -133,6 +133,7 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
     """Returns {model: lm-eval results} after running the configured suite; see the module docstring."""
     from jaxrun import MetricWriter
     from jaxrun.workdir import enable_compilation_cache
+    from sos_jax.harness.mirror import require_datasets
     from sos_jax.harness.models import default_cache_dir, load_engine, parse_models, resolve_model
     from sos_jax.harness.runner import run_suite
     from sos_jax.tasks.custom import with_custom_tasks
@@ -143,7 +144,8 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
     if config.custom_tasks:
         log.info("custom task files %s added to the registry", list(config.custom_tasks))
     settings = settings_from_config(config)
-    registry.resolve(settings.tasks)  # unknown names fail here, before any model loads
+    names = registry.resolve(settings.tasks)  # unknown names fail here, before any model loads
+    require_datasets([registry.task(n) for n in names], settings.data_source, settings.data_dir)  # so do missing data
     models = parse_models(list(config.models) if not isinstance(config.models, str) else config.models)
     if not models:
         raise ValueError("no model given: pass --model=<hf dir or hub id> or --models=a,b (or @file)")

@@ -2,7 +2,8 @@
 
 All three go through `datasets.load_dataset`: the hub path with the task's dataset id / config /
 split, the others with the `json` builder over `<root>/<owner>__<name>/<config or default>/
-<split>.jsonl` (the layout of `sos_jax/tasks/sample_data`). Built-in samples are documents written
+<split>.jsonl` (the layout of `sos_jax/tasks/sample_data`). A fourth source, "mirror", reads a folder
+laid out like the hub's own files (`sos_jax.harness.mirror`). Built-in samples are documents written
 for this project in the real datasets' schemas, a few per task: enough to exercise every prompt
 path and metric, never enough for a real score.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from sos_jax.tasks.task import Task
 
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "tasks" / "sample_data"
-SOURCES = ("hub", "sample", "local")
+SOURCES = ("hub", "sample", "local", "mirror")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +55,12 @@ def load_split(task: Task, split: str, source: str = "sample", root: str | os.Pa
 
         ds = datasets.load_dataset(task.dataset_path, task.dataset_name, split=split, **(task.dataset_kwargs or {}))
         return ds.to_list()
-    if source == "local" and root is None:
-        raise ValueError("data source 'local' needs a data_dir")
+    if source in ("local", "mirror") and root is None:
+        raise ValueError(f"data source {source!r} needs a data_dir")
+    if source == "mirror":
+        from sos_jax.harness.mirror import load_mirror_split
+
+        return load_mirror_split(task, split, root)
     path = local_path(SAMPLE_ROOT if source == "sample" else root, task, split)
     if not path.is_file():
         raise FileNotFoundError(

@@ -37,6 +37,8 @@ def resolve_model(spec: str, cache_dir: str | os.PathLike | None = None) -> str:
         return str(out)
     path = Path(spec).expanduser()
     if path.exists():
+        if path.is_file() and path.suffix.lower() == ".gguf":
+            return str(path)  # llama.cpp checkpoint: config, weights and tokenizer in one file
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"model directory {path} has no config.json (expected a Hugging Face checkpoint)")
         return str(path)

@@ -23,6 +23,7 @@ from jaxrun import atomic_write_json, atomic_write_text, is_main_process, log_pr
 from sos_jax.harness.config import EvalSettings
 from sos_jax.harness.data import TaskDocs, load_task_docs
 from sos_jax.harness.lm import LanguageModel
+from sos_jax.harness.mirror import require_datasets
 from sos_jax.harness.results import ResultsStore, build_results, model_slug, stable_hash
 from sos_jax.harness.scoring import aggregate_task, score_multiple_choice
 from sos_jax.tasks.registry import Registry, default_registry
@@ -121,6 +122,8 @@ def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdi
     # One results file per model and config: a rerun (or a resumed kill) replaces it instead of
     # adding another next to it; it says "partial": true until every selected task is in.
     run_name = run_name or stable_hash({"tasks": names, "settings": settings.hashed()})
+    # Every dataset checked first: one error lists all that are missing, with their commands.
+    require_datasets([registry.task(n) for n in names], settings.data_source, settings.data_dir)
     loaded = {n: load_task_docs(registry.task(n), settings.data_source, settings.data_dir, settings.limit) for n in names}
     total = sum(len(td.docs) for td in loaded.values())
     records: dict[str, dict[str, Any]] = {}

@@ -8,6 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# Where verdicts come from: free generation, label log-probabilities, or both (see judge.runner).
+VERDICT_MODES = ("generate", "logprob", "both")
+
 
 def validate(config: Any) -> Any:
     """Returns `config` after checking every field `runner.run_judge` reads; raises
@@ -18,12 +21,14 @@ def validate(config: Any) -> Any:
     from sos_jax.judge.prompts import PROMPTS
 
     known = ("judge_model", "judge_name", "dtype", "questions", "answers", "baseline", "models", "prompt",
-             "max_gen_toks", "until", "batch_size", "apply_chat_template", "null_probe")
+             "max_gen_toks", "until", "batch_size", "apply_chat_template", "null_probe",
+             "verdicts")
     check_keys("config", list(config.keys()), known)
     if not str(config.judge_model).startswith("builtin:"):
         resolve_model(config.judge_model)  # a missing path fails now, not after start-up
     check_choice("config.dtype", config.dtype, DTYPES)
     check_choice("config.prompt", config.prompt, sorted(PROMPTS))
+    check_choice("config.verdicts", config.get("verdicts", "generate"), VERDICT_MODES)
     check_int("config.max_gen_toks", config.max_gen_toks, minimum=1)
     check_int("config.batch_size", config.batch_size, minimum=1)
     for field in ("questions", "answers"):

@@ -6,7 +6,11 @@ Output records (read back by `read_judgments`):
     {"question_id", "model", "baseline", "game", "judge", "prompt", "score", "criteria",
      "judgment", "malformed", "style_a", "style_b"}
 `score` is the parsed overall label or null (malformed, counted); `criteria` holds per-criterion
-labels for the multi-criteria prompt. Game 1 shows the baseline's answer as A, game 2 as B.
+labels for the multi-criteria prompt. Verdicts come from free generation (`verdicts="generate"`),
+from the labels' log-probabilities (`"logprob"`, see `logprob.py`: every game gets a verdict, and
+the record adds `label_probs` and, for the multi-criteria prompt, `criteria_probs`), or both
+(`"both"`: `score` is the log-probability verdict, `generated_score` the parsed generation, and the
+summary reports how often they agree). Game 1 shows the baseline's answer as A, game 2 as B.
 Each batch is written atomically as its own part file in `<out>.parts/` (O(batch) I/O per batch);
 at the end the parts are merged into `<out>` atomically and removed. A rerun reads `<out>` and any
 parts left by an interrupted run and skips every (question, model, game) already judged.
@@ -21,27 +25,41 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from jaxrun import atomic_write_text, read_jsonl
+from sos_jax.judge.config import VERDICT_MODES
+from sos_jax.judge.logprob import agreement, label_verdicts
 from sos_jax.judge.prompts import PROMPTS, judge_messages
 from sos_jax.judge.style import style_features
 from sos_jax.judge.verdicts import CRITERIA, parse_criteria, parse_verdict
 
 
 class GenerationLM(Protocol):
-    """What the runner needs from a judge model (matches `sos_jax.engine.Engine`)."""
+    """What the runner needs from a judge model (matches `sos_jax.engine.Engine`).
+
+    `loglikelihood` is needed only for log-probability verdicts, `generate_until` only for
+    generated ones.
+    """
 
     def generate_until(self, requests: Sequence[tuple[str, dict]]) -> list[str]: ...
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]: ...
 
     def apply_chat_template(self, messages: list[dict]) -> str: ...
 
 
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
-    """Counts from one `JudgeRunner.run`: games already on disk, judged now, and malformed."""
+    """Counts from one `JudgeRunner.run`: games already on disk, judged now, and malformed.
+
+    agreement: share of games (in the whole file) whose log-probability verdict equals the
+    well-formed generated one (`verdicts="both"`; None otherwise), over `compared` games.
+    """
 
     path: str
     skipped: int
     judged: int
     malformed: int
+    agreement: float | None = None
+    compared: int = 0
 
 
 @dataclasses.dataclass
@@ -52,7 +70,8 @@ class JudgeRunner:
     count_tokens: token counter for the style features (default: regex word/punct tokens).
     chat_template: render prompts with the LM's chat template (True), as plain system + user text
     (False), or the template when the LM has one (None; each record notes which was used). write: whether this process writes the file (multi-host: process 0
-    writes; every process runs the same generation).
+    writes; every process runs the same generation). verdicts: "generate", "logprob" or "both"
+    (see module doc).
     """
 
     lm: GenerationLM
@@ -64,10 +83,13 @@ class JudgeRunner:
     count_tokens: Callable[[str], int] | None = None
     chat_template: bool | None = None
     write: bool = True
+    verdicts: str = "generate"
 
     def __post_init__(self) -> None:
         if self.prompt not in PROMPTS:
             raise ValueError(f"prompt must be one of {sorted(PROMPTS)}, got {self.prompt!r}")
+        if self.verdicts not in VERDICT_MODES:
+            raise ValueError(f"verdicts must be one of {VERDICT_MODES}, got {self.verdicts!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         self._used_template: bool | None = None
@@ -134,11 +156,18 @@ class JudgeRunner:
                 text = self._render(judge_messages(self.prompt, questions[qid], ans_a, ans_b))
                 reqs.append((text, {"until": list(self.until), "max_gen_toks": self.max_gen_toks, "do_sample": False}))
                 metas.append((qid, m, game, ans_a, ans_b))
-            outputs = self.lm.generate_until(reqs)
-            if len(outputs) != len(reqs):
-                raise RuntimeError(f"judge LM returned {len(outputs)} outputs for {len(reqs)} requests")
-            for (qid, m, game, ans_a, ans_b), out in zip(metas, outputs):
-                label = parse_verdict(out)
+            outputs = [""] * len(reqs)
+            if self.verdicts != "logprob":
+                outputs = self.lm.generate_until(reqs)
+                if len(outputs) != len(reqs):
+                    raise RuntimeError(f"judge LM returned {len(outputs)} outputs for {len(reqs)} requests")
+            scored = [None] * len(reqs)
+            if self.verdicts != "generate":
+                crit = CRITERIA if self.prompt == "multi_criteria" else ()
+                scored = label_verdicts(self.lm, [text for text, _ in reqs], crit)
+            for (qid, m, game, ans_a, ans_b), out, lv in zip(metas, outputs, scored):
+                generated = parse_verdict(out) if self.verdicts != "logprob" else None
+                label = generated if lv is None else lv.label
                 malformed += label is None
                 rec = {
                     "question_id": qid,
@@ -155,7 +184,15 @@ class JudgeRunner:
                     "style_b": style_features(ans_b, self.count_tokens),
                 }
                 if self.prompt == "multi_criteria":
-                    rec["criteria"] = parse_criteria(out, CRITERIA)
+                    rec["criteria"] = parse_criteria(out, CRITERIA) if lv is None else lv.criteria
+                if lv is not None:
+                    rec["label_probs"] = lv.probs
+                    if lv.criteria_probs:
+                        rec["criteria_probs"] = lv.criteria_probs
+                if self.verdicts == "both":
+                    rec["generated_score"] = generated
+                    if self.prompt == "multi_criteria":
+                        rec["generated_criteria"] = parse_criteria(out, CRITERIA)
                 new.append(rec)
             records.extend(new)
             if self.write:
@@ -166,7 +203,9 @@ class JudgeRunner:
             for part in sorted(parts_dir.glob("*.jsonl")):
                 part.unlink()
             parts_dir.rmdir()
-        return RunSummary(path=str(out_path), skipped=skipped, judged=len(todo), malformed=malformed)
+        agree, compared = agreement(records)
+        return RunSummary(path=str(out_path), skipped=skipped, judged=len(todo), malformed=malformed,
+                          agreement=agree, compared=compared)
 
 
 def run_judge(config: Any, workdir: str | Path, mesh: Any, *, questions: Mapping[str, str] | None = None,
@@ -204,6 +243,7 @@ def run_judge(config: Any, workdir: str | Path, mesh: Any, *, questions: Mapping
         batch_size=config.batch_size,
         chat_template=config.apply_chat_template,
         write=is_main_process(),
+        verdicts=config.get("verdicts", "generate"),
     )
     out = Path(workdir) / f"judgments_{config.prompt}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)

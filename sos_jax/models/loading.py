@@ -1,4 +1,5 @@
-"""Loading Hugging Face checkpoints: config.json, safetensors weights onto shardings, tokenizers.
+"""Loading checkpoints: Hugging Face directories (config.json, safetensors, tokenizer files) and
+llama.cpp `.gguf` files (`sos_jax.models.gguf`), weights streamed onto shardings.
 
 Weights are read with `safetensors.safe_open(framework="numpy")` (bf16 through ml_dtypes) and each
 parameter is built with `jax.make_array_from_callback`, so a device only ever receives the slice
@@ -12,7 +13,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Collection, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +25,7 @@ from safetensors import SafetensorError, safe_open
 
 from sos_jax.models.config import ModelConfig, config_from_hf
 from sos_jax.models.decoder import Decoder, build_model
+from sos_jax.models.gguf import is_gguf, load_gguf_tokenizer, open_gguf
 from sos_jax.models.hf_weights import BASE_PREFIX, IGNORED_SUFFIXES, weight_sources
 from sos_jax.models.sharding import param_path, param_shardings
 
@@ -117,7 +119,7 @@ def _open_safetensors(path: Path):
         yield handle
 
 
-def _find_name(name: str, files: dict[str, Path], model_type: str) -> str | None:
+def _find_name(name: str, files: Collection[str], model_type: str) -> str | None:
     if name in files:
         return name
     prefix = BASE_PREFIX[model_type]
@@ -139,8 +141,38 @@ def load_params(
     With a mesh each parameter lands on its `partition_specs` sharding; otherwise on the first device.
     """
     directory = Path(directory)
-    param_dtype = dtype if param_dtype is None else param_dtype
     files = _weight_files(directory)
+    with contextlib.ExitStack() as stack:
+        handles: dict[Path, Any] = {}
+
+        def open_tensor(name: str):
+            fpath = files[name]
+            if fpath not in handles:
+                handles[fpath] = stack.enter_context(_open_safetensors(fpath))
+            return handles[fpath].get_slice(name), fpath.name
+
+        return assemble_params(cfg, files, open_tensor, str(directory), dtype=dtype, param_dtype=param_dtype, mesh=mesh)
+
+
+def assemble_params(
+    cfg: ModelConfig,
+    names: Iterable[str],
+    open_tensor: Callable[[str], tuple[Any, str]],
+    origin: str,
+    *,
+    dtype=jnp.float32,
+    param_dtype=None,
+    mesh: Mesh | None = None,
+) -> Decoder:
+    """Returns a `Decoder` for `cfg` whose parameters are read slice by slice from checkpoint tensors.
+
+    `names` are the checkpoint's Hugging Face tensor names; `open_tensor(name)` returns (an object
+    with `get_shape()` and numpy-style slicing, e.g. a safetensors slice, the file it lives in).
+    Each device's shard is read by `jax.make_array_from_callback`, so no host holds a full copy
+    per device.
+    """
+    names = set(names)
+    param_dtype = dtype if param_dtype is None else param_dtype
     sources = weight_sources(cfg)
     abstract = nnx.eval_shape(lambda: build_model(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0)))
     graphdef, abs_state = nnx.split(abstract)
@@ -152,72 +184,78 @@ def load_params(
     np_dtype = np.dtype(param_dtype)
     used: set[str] = set()
 
-    with contextlib.ExitStack() as stack:
-        handles: dict[Path, Any] = {}
+    def load_leaf(keypath, leaf, sharding):
+        path = param_path(keypath)
+        source = sources.get(path)
+        if source is None:
+            raise AssertionError(f"no checkpoint tensor mapped to parameter {path}")
+        name = _find_name(source.name, names, cfg.model_type)
+        if name is None:
+            raise ValueError(
+                f"checkpoint {origin} has no tensor {source.name!r} (needed for parameter "
+                f"{'.'.join(map(str, path))} of a {cfg.model_type} model)"
+            )
+        tensor, where = open_tensor(name)
+        found = tuple(tensor.get_shape())
+        if found != source.source_shape:
+            raise ValueError(
+                f"config/weights mismatch for tensor {name!r} in {where}: the config implies shape "
+                f"{source.source_shape}, the checkpoint has {found}"
+            )
+        if source.param_shape() != tuple(leaf.shape):
+            raise AssertionError(f"weight map for {path} gives {source.param_shape()}, model wants {leaf.shape}")
+        used.add(name)
+        cache: dict[tuple, np.ndarray] = {}
 
-        def handle_for(fpath: Path):
-            if fpath not in handles:
-                handles[fpath] = stack.enter_context(_open_safetensors(fpath))
-            return handles[fpath]
+        def callback(index):
+            key = tuple(s.indices(n)[:2] for s, n in zip(index, leaf.shape))
+            if key not in cache:
+                cache[key] = np.ascontiguousarray(source.read(tensor, index, tuple(leaf.shape))).astype(np_dtype)
+            return cache[key]
 
-        def load_leaf(keypath, leaf, sharding):
-            path = param_path(keypath)
-            source = sources.get(path)
-            if source is None:
-                raise AssertionError(f"no checkpoint tensor mapped to parameter {path}")
-            name = _find_name(source.name, files, cfg.model_type)
-            if name is None:
-                raise ValueError(
-                    f"checkpoint {directory} has no tensor {source.name!r} (needed for parameter "
-                    f"{'.'.join(map(str, path))} of a {cfg.model_type} model)"
-                )
-            fpath = files[name]
-            tensor = handle_for(fpath).get_slice(name)
-            found = tuple(tensor.get_shape())
-            if found != source.source_shape:
-                raise ValueError(
-                    f"config/weights mismatch for tensor {name!r} in {fpath.name}: config.json implies shape "
-                    f"{source.source_shape}, the checkpoint has {found}"
-                )
-            if source.param_shape() != tuple(leaf.shape):
-                raise AssertionError(f"weight map for {path} gives {source.param_shape()}, model wants {leaf.shape}")
-            used.add(name)
-            cache: dict[tuple, np.ndarray] = {}
+        return jax.make_array_from_callback(tuple(leaf.shape), sharding, callback)
 
-            def callback(index):
-                key = tuple(s.indices(n)[:2] for s, n in zip(index, leaf.shape))
-                if key not in cache:
-                    cache[key] = np.ascontiguousarray(source.read(tensor, index, tuple(leaf.shape))).astype(np_dtype)
-                return cache[key]
+    state = jax.tree_util.tree_map_with_path(load_leaf, abs_state, shardings)
 
-            return jax.make_array_from_callback(tuple(leaf.shape), sharding, callback)
-
-        state = jax.tree_util.tree_map_with_path(load_leaf, abs_state, shardings)
-
-    unused = sorted(n for n in files if n not in used and not n.endswith(IGNORED_SUFFIXES))
+    unused = sorted(n for n in names if n not in used and not n.endswith(IGNORED_SUFFIXES))
     if cfg.tie_word_embeddings:
         unused = [n for n in unused if n != "lm_head.weight"]
     if unused:
-        log.warning("checkpoint %s has %d tensors the %s model does not use: %s", directory, len(unused),
+        log.warning("checkpoint %s has %d tensors the %s model does not use: %s", origin, len(unused),
                     cfg.model_type, unused[:10])
     return nnx.merge(graphdef, state)
+
+
+def load_gguf(path: str | os.PathLike, *, dtype=jnp.float32, mesh: Mesh | None = None) -> tuple[Decoder, ModelConfig]:
+    """Returns (model, config) from a llama.cpp GGUF file, weights dequantized slice by slice."""
+    ckpt = open_gguf(path)
+
+    def open_tensor(name: str):
+        return ckpt.tensors[name], ckpt.path.name
+
+    model = assemble_params(ckpt.config, ckpt.tensors, open_tensor, str(ckpt.path), dtype=dtype, mesh=mesh)
+    return model, ckpt.config
 
 
 def load_pretrained(
     path_or_hub_id: str | os.PathLike, *, dtype=jnp.float32, mesh: Mesh | None = None
 ) -> tuple[Decoder, ModelConfig]:
-    """Returns (model, config) from a local HF checkpoint directory or a hub id.
+    """Returns (model, config) from a local HF checkpoint directory, a hub id or a `.gguf` file.
 
     Parameters and compute use `dtype` (float32 or bfloat16); with a mesh, parameters are placed on
     their tensor-parallel shardings as they are read.
     """
+    if is_gguf(path_or_hub_id):
+        return load_gguf(path_or_hub_id, dtype=dtype, mesh=mesh)
     directory = resolve_model_dir(path_or_hub_id)
     cfg = read_config(directory)
     return load_params(cfg, directory, dtype=dtype, mesh=mesh), cfg
 
 
 def load_tokenizer(path_or_hub_id: str | os.PathLike):
-    """Returns the `transformers` tokenizer saved beside the checkpoint (AutoTokenizer)."""
+    """Returns the `transformers` tokenizer saved beside the checkpoint, or built from a GGUF's metadata."""
+    if is_gguf(path_or_hub_id):
+        return load_gguf_tokenizer(path_or_hub_id)
     directory = resolve_model_dir(path_or_hub_id, weights=False)
     if not any((directory / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "vocab.json")):
         raise FileNotFoundError(

@@ -15,7 +15,6 @@ sympy's LaTeX parser needs `antlr4-python3-runtime==4.11` (other 4.x versions ar
 from __future__ import annotations
 
 import re
-import signal
 import threading
 
 INVALID_ANSWER = "[invalidanswer]"
@@ -106,14 +105,6 @@ def extract_final_answer(generation: str) -> str:
     return match.group(1).strip() if match else INVALID_ANSWER
 
 
-class _EquivTimeout(Exception):
-    pass
-
-
-def _raise_timeout(signum, frame):
-    raise _EquivTimeout()
-
-
 def _sympy_equal(x1: str, x2: str) -> bool:
     import sympy
     from sympy.parsing.latex import parse_latex
@@ -122,31 +113,99 @@ def _sympy_equal(x1: str, x2: str) -> bool:
     return sympy.simplify(difference) == 0
 
 
+def _equiv_worker(conn) -> None:
+    """Worker process loop: answers each (x1, x2) with ("equal" | "not_equal" | "import_error", detail)."""
+    try:
+        # Parse and simplify once now: the first call imports much of sympy and the antlr
+        # runtime, which must not count against the first check's timeout.
+        _sympy_equal("\\frac{1}{2}", "0.5")
+        conn.send(("ready", ""))
+    except ImportError as err:
+        conn.send(("import_error", str(err)))
+        return
+    while True:
+        try:
+            x1, x2 = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send(("equal" if _sympy_equal(x1, x2) else "not_equal", ""))
+        except Exception as err:  # noqa: BLE001 - a parse/simplify failure means "not equal", as in lm-eval
+            conn.send(("not_equal", f"{type(err).__name__}: {err}"))
+
+
+class _EquivChecker:
+    """One sympy worker process, reused across checks and killed (then restarted) on a timeout.
+
+    sympy cannot be interrupted from inside the process: a SIGALRM timeout only fires between
+    Python bytecodes on the main thread, and was seen raised and swallowed inside a JAX
+    garbage-collection callback while sympy kept running. A separate process can always be
+    killed. It is started with "spawn" because forking a process that runs JAX threads is unsafe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc = None
+        self._conn = None
+
+    def _start(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_equiv_worker, args=(child,), daemon=True, name="sos-math-sympy")
+        proc.start()
+        child.close()
+        kind, detail = parent.recv()
+        if kind == "import_error":
+            proc.join()
+            raise ImportError("MATH equivalence needs sympy's LaTeX parser: pip install "
+                              f"'antlr4-python3-runtime==4.11' ({detail})")
+        self._proc, self._conn = proc, parent
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def check(self, x1: str, x2: str, timeout_s: float) -> str:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._kill()
+                self._start()
+            self._conn.send((x1, x2))
+            if not self._conn.poll(timeout_s):
+                self._kill()
+                return "timeout"
+            try:
+                return self._conn.recv()[0]
+            except EOFError:  # the worker died (e.g. out of memory): not equal, fresh worker next time
+                self._kill()
+                return "not_equal"
+
+
+_CHECKER = _EquivChecker()
+
+
+def check_equiv(x1: str, x2: str, timeout_s: float = SOS_TIMEOUT_S) -> str:
+    """Returns "equal", "not_equal" or "timeout": whether sympy proves the two LaTeX answers equal.
+
+    The check runs in a worker process that is killed when it overruns `timeout_s`, so the limit
+    holds whatever sympy is doing. A parse error or failed simplification is "not_equal" (as in
+    lm-eval). Raises ImportError when sympy's LaTeX parser is unavailable.
+    """
+    return _CHECKER.check(x1, x2, timeout_s)
+
+
 def is_equiv(x1: str, x2: str, timeout_s: float = SOS_TIMEOUT_S) -> bool:
     """Returns whether sympy proves the two normalised LaTeX answers equal within `timeout_s`.
 
     A parse error, a failed subtraction or simplification, or the timeout gives False (as in
-    lm-eval). The timeout uses SIGALRM, which only the main thread can arm; elsewhere the check
-    runs without one. Raises ImportError when sympy's LaTeX parser is unavailable.
+    lm-eval); see `check_equiv`. Raises ImportError when sympy's LaTeX parser is unavailable.
     """
-    on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGALRM, _raise_timeout) if on_main else None
-    try:
-        if on_main:
-            signal.setitimer(signal.ITIMER_REAL, timeout_s)
-        try:
-            return bool(_sympy_equal(x1, x2))
-        finally:
-            if on_main:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-    except ImportError as err:
-        raise ImportError("MATH equivalence needs sympy's LaTeX parser: pip install "
-                          "'antlr4-python3-runtime==4.11'") from err
-    except Exception:  # noqa: BLE001 - any parse/simplify failure or the timeout means "not equal"
-        return False
-    finally:
-        if on_main:
-            signal.signal(signal.SIGALRM, previous)
+    return check_equiv(x1, x2, timeout_s) == "equal"
 
 
 def _field(doc: dict, name: str) -> str:

