@@ -44,6 +44,10 @@ TEST_REQUIRES = [
     "captum",
     "scikit-learn",
     "immutabledict",
+    # libtpu: ahead-of-time compiles for TPU topologies on any host (jaxrun.aot, the planner tests).
+    # It matches jaxlib's version through the extra; JAX_PLATFORMS=cpu / jaxrun's skip_absent_tpu
+    # keep TPU-less machines on the CPU.
+    "jax[tpu]>=0.10",
 ]
 
 setup(
