@@ -283,3 +283,54 @@ def parameter_count(cfg: ModelConfig) -> int:
     """Returns the number of parameters of the decoder for `cfg` (abstract, no memory used)."""
     state = nnx.state(nnx.eval_shape(lambda: build_model(cfg)))
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(state)))
+
+
+def plan_engine(config: Any, mesh: Mesh, *, memory_limit: int | None = None) -> dict[str, Any]:
+    """Returns the engine plan for `config` (see configs/plan/default.py) on `mesh`, as a dict.
+
+    Per kernel: the compile report at the configured shapes and FLOPs with every layer counted
+    (all devices together; decode: one step); the most scoring rows one step fits, found by
+    compiling (when `config.search_max_batch`); and FLOPs per token for the workload projection.
+    """
+    cfg = model_config(config.model)
+    dtype = jnp.dtype(config.dtype)
+    shapes = Shapes(**dict(config.shapes))
+    devices = mesh.devices.size
+    out: dict[str, Any] = {"model": config.model, "parameters": parameter_count(cfg), "devices": devices,
+                           "mesh": dict(mesh.shape), "dtype": str(dtype), "shapes": dataclasses.asdict(shapes),
+                           "kernels": {}}
+    tokens = {"score": shapes.score_rows * shapes.row_len, "prefill": shapes.gen_rows * shapes.prompt_len,
+              "decode": shapes.gen_rows}
+    for kernel in KERNELS:
+        report = compile_kernel(cfg, mesh, shapes, kernel, dtype=dtype, scan_layers=config.scan_layers,
+                                fsdp=config.fsdp, memory_limit=memory_limit)
+        entry = report.summary()
+        if report.fits:
+            total = corrected_flops(cfg, mesh, shapes, kernel, dtype=dtype, fsdp=config.fsdp) * devices
+            entry.update(flops_all_devices=total, flops_per_token=total / tokens[kernel])
+        out["kernels"][kernel] = entry
+    if config.search_max_batch:
+        rows, tried = largest_score_rows(cfg, mesh, shapes, dtype=dtype, scan_layers=config.scan_layers,
+                                         fsdp=config.fsdp, memory_limit=memory_limit,
+                                         limit_rows=config.search_limit_rows)
+        out["max_score_rows"] = rows
+        out["max_batch_tokens"] = rows * shapes.row_len
+        out["max_batch_peak_gib"] = round(tried[rows].peak_bytes / 1024**3, 3) if rows else None
+        out["compiles_for_search"] = len(tried)
+    score_hand = hand_count_score_flops(cfg, shapes.score_rows, shapes.row_len)
+    score = out["kernels"]["score"]
+    if "flops_all_devices" in score:
+        out["score_flops_vs_hand_count"] = score["flops_all_devices"] / score_hand
+    return out
+
+
+def workload_flops(plan: dict[str, Any], workload: Any) -> float | None:
+    """Returns the FLOPs of a workload (scored, prompt and generated tokens) at the plan's per-token
+    rates, None when a kernel did not fit. Decode FLOPs understate its time: decoding is bound by
+    memory bandwidth, not FLOPs, at these batch sizes."""
+    k = plan["kernels"]
+    if not all("flops_per_token" in k[name] for name in KERNELS):
+        return None
+    return (workload.score_tokens * k["score"]["flops_per_token"]
+            + workload.prompt_tokens * k["prefill"]["flops_per_token"]
+            + workload.generated_tokens * k["decode"]["flops_per_token"])
