@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import jax
 
+from jaxrun.buckets import round_up
+
 GIB = 1024**3
 
 
@@ -199,7 +201,7 @@ def largest_fitting(fits: Callable[[int], bool], start: int, *, multiple: int = 
     monotone in n.
     """
     unit = max(1, int(multiple))
-    n = max(unit, -(-int(start) // unit) * unit)
+    n = max(unit, round_up(int(start), unit))
     good, bad = 0, None
     while n <= limit:
         if fits(n):

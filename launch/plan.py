@@ -15,7 +15,7 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import common
+from . import common
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("plan", "default.py"), help_string="Planner config (configs/plan/*.py)."
@@ -58,9 +58,9 @@ def main(argv):
         result["projected_hours"] = aot.projected_seconds(flops, chip, len(devices), config.mfu) / 3600
     if config.pear.enabled:
         from pear_jax import plan as pear_plan
-        from pear_jax import train
+        from pear_jax.config import base_config
 
-        pear_config = train.base_config(config.pear.dataset)
+        pear_config = base_config(config.pear.dataset)
         result["pear"] = pear_plan.compile_train_step(
             pear_config, jaxrun.make_mesh(devices=devices), config.pear.num_features, config.pear.num_classes,
             batch_size=config.pear.batch_size,

@@ -22,9 +22,18 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes, global_batch, process_slice, replicated
+from jaxrun import (
+    DATA_AXIS,
+    MODEL_AXIS,
+    auto_axes,
+    global_batch,
+    next_power_of_two,
+    process_slice,
+    replicated,
+    round_up,
+)
 from sos_jax.engine import generation
-from sos_jax.engine.packing import bucket_length, next_power_of_two, pack_requests
+from sos_jax.engine.packing import bucket_length, pack_requests
 from sos_jax.engine.requests import (
     GenerationSettings,
     RequestEncoder,
@@ -153,7 +162,7 @@ class Engine:
         self.max_batch_tokens = 8192 if auto_batch else int(max_batch_tokens)
         self.gen_check_every = int(gen_check_every)
         self._data_size = mesh.shape[DATA_AXIS]
-        self.gen_batch_size = -(-int(gen_batch_size) // self._data_size) * self._data_size
+        self.gen_batch_size = round_up(gen_batch_size, self._data_size)
         self._encoder = RequestEncoder(tokenizer, add_bos_token=add_bos_token, prefix_token=prefix_token_id)
         self.prefix_token_id = self._encoder.prefix_token_id
         self.eos_token_ids = self._eos_ids(cfg, tokenizer, eos_token_ids)
@@ -306,7 +315,7 @@ class Engine:
         # Only the rows needed, so a 2-prompt task does not pay for gen_batch_size rows of prefill;
         # a power of two of at least gen_batch_size / 8 keeps it to four row shapes.
         rows = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
-        rows = min(self.gen_batch_size, -(-rows // self._data_size) * self._data_size)
+        rows = min(self.gen_batch_size, round_up(rows, self._data_size))
         prompt_len = bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN)
         max_new = next_power_of_two(s.max_gen_toks)
         tokens = np.zeros((rows, prompt_len), np.int32)

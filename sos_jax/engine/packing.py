@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from jaxrun.buckets import bucket_size, next_power_of_two, round_up
 from sos_jax.engine.requests import ScoredPair
 
 # Short groups share a row of at least this length: packed, they waste little compute, and
@@ -28,12 +29,6 @@ _FINE_BUCKETS_ABOVE = 512
 _FIT_WINDOW = 64
 
 
-def next_power_of_two(n: int, minimum: int = 1) -> int:
-    """Returns the smallest power of two that is >= max(n, minimum)."""
-    n = max(int(n), int(minimum), 1)
-    return 1 << (n - 1).bit_length()
-
-
 def bucket_length(n: int, minimum: int = 1) -> int:
     """Returns the sequence-length bucket for `n`: a power of two up to 512, then a quarter octave.
 
@@ -41,11 +36,7 @@ def bucket_length(n: int, minimum: int = 1) -> int:
     same at any length, so above 512 each octave (p/2, p] has four buckets (e.g. 1280, 1536, 1792,
     2048): padding stays under 25% for at most four compiled lengths per octave.
     """
-    p = next_power_of_two(n, minimum)
-    if p <= _FINE_BUCKETS_ABOVE:
-        return p
-    step = p // 8
-    return -(-max(int(n), int(minimum)) // step) * step
+    return bucket_size(n, minimum, per_octave=4, coarse_up_to=_FINE_BUCKETS_ABOVE)
 
 
 @dataclass
@@ -143,7 +134,7 @@ def pack_requests(
 
     if batch_rows is None:
         batch_rows = max(1, max_batch_tokens // row_len)
-    batch_rows = -(-batch_rows // rows_multiple) * rows_multiple
+    batch_rows = round_up(batch_rows, rows_multiple)
     # Full batches, then the remainder in the power-of-two batch that covers it: padding stays
     # below half a batch, and each row length has at most log2(batch_rows) batch shapes.
     batches = []
@@ -151,7 +142,7 @@ def pack_requests(
     while start < len(rows):
         left = len(rows) - start
         size = batch_rows if left >= batch_rows else next_power_of_two(left)
-        size = min(batch_rows, -(-size // rows_multiple) * rows_multiple)
+        size = min(batch_rows, round_up(size, rows_multiple))
         batches.append((start, size))
         start += size
     num_rows = start

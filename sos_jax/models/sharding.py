@@ -33,7 +33,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrun import auto_axes
+from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes
 from sos_jax.models.cache import KVCache
 
 # (module name, parameter name) -> the mesh-axis placeholder per dim; "M" stands for the model axis.
@@ -88,7 +88,7 @@ def spec_for(
     path: tuple,
     shape: tuple[int, ...],
     *,
-    model_axis: str = "model",
+    model_axis: str = MODEL_AXIS,
     model_axis_size: int | None = None,
     fsdp_axis: str | None = None,
     fsdp_axis_size: int | None = None,
@@ -122,7 +122,7 @@ def spec_for(
 def partition_specs(
     model_or_state: Any,
     *,
-    model_axis: str = "model",
+    model_axis: str = MODEL_AXIS,
     model_axis_size: int | None = None,
     fsdp_axis: str | None = None,
     fsdp_axis_size: int | None = None,
@@ -141,7 +141,7 @@ def partition_specs(
     )
 
 
-def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = "model", fsdp_axis: str | None = None) -> Any:
+def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = MODEL_AXIS, fsdp_axis: str | None = None) -> Any:
     """Returns a pytree of NamedSharding (on the Auto-axes view of `mesh`) shaped like `state`.
 
     `fsdp_axis` (e.g. "data") additionally shards each matrix over that mesh axis (FSDP).
@@ -160,7 +160,7 @@ def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = "model", fsdp_a
 
 
 def shard_model(
-    model: nnx.Module, mesh: Mesh, *, model_axis: str = "model", fsdp_axis: str | None = None
+    model: nnx.Module, mesh: Mesh, *, model_axis: str = MODEL_AXIS, fsdp_axis: str | None = None
 ) -> nnx.Module:
     """Returns `model` with every parameter placed on NamedSharding(mesh, its rule's spec)."""
     graphdef, state = nnx.split(model)
@@ -168,7 +168,7 @@ def shard_model(
     return nnx.merge(graphdef, state)
 
 
-def cache_specs(num_kv_heads: int, *, model_axis_size: int = 1, data_axis: str = "data", model_axis: str = "model") -> KVCache:
+def cache_specs(num_kv_heads: int, *, model_axis_size: int = 1, data_axis: str = DATA_AXIS, model_axis: str = MODEL_AXIS) -> KVCache:
     """Returns a KVCache of PartitionSpecs: rows over `data`, kv heads over `model` when it divides them."""
     heads = model_axis if num_kv_heads % model_axis_size == 0 else None
     kv = P(None, data_axis, None, heads, None)
