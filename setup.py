@@ -71,7 +71,7 @@ LAUNCHERS = {
     "sos-analyze": "sos_analyze",
     "sos-judge": "sos_judge",
     "tpu-pod": "tpu_pod",
-    "plan": "plan",
+    "sos-pear-plan": "plan",
 }
 
 setup(
