@@ -101,3 +101,15 @@ def test_fsdp_rule_shards_free_matrix_dims_over_data():
     assert specs["layers"]["mlp"]["down"]["kernel"] == P(None, "model", "data")
     assert specs["embed"]["embedding"] == P("model", "data")
     assert specs["layers"]["attn_norm"]["weight"] == P()
+
+
+def test_bf16_weights_give_float32_logits_from_the_head_matmul():
+    cfg = config_from_hf(hf_config_dict("llama", "tiny", 512))
+    model = build_model(cfg, dtype=jnp.bfloat16, scan_layers=True)
+    assert model.layers.attn.q.kernel.value.dtype == jnp.bfloat16
+    tokens, valid, positions = padded_batch(length=12)
+    logits = _forward(model, jnp.asarray(tokens), jnp.asarray(positions), jnp.asarray(causal_mask(valid)))
+    assert logits.dtype == jnp.float32
+    # Not bf16 values widened: the head accumulates and returns float32.
+    rounded = logits.astype(jnp.bfloat16).astype(jnp.float32)
+    assert float(jnp.mean(logits != rounded)) > 0.5
