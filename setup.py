@@ -63,11 +63,16 @@ TEST_REQUIRES = [
     # tests/test_packaging.py builds the wheel without build isolation: setuptools builds wheels
     # itself from 70.1 on (older ones need the separate `wheel` package).
     "setuptools>=70.1",
+    # libtpu: ahead-of-time compiles for TPU topologies on any host (jaxrun.aot, the planner tests).
+    # It matches jaxlib's version through the extra; JAX_PLATFORMS=cpu / jaxrun's skip_absent_tpu
+    # keep TPU-less machines on the CPU.
+    "jax[tpu]>=0.10",
 ]
 
 LAUNCHER_PACKAGE = "sos_pear_launch"
 CONFIG_PACKAGES = [f"{LAUNCHER_PACKAGE}.configs", f"{LAUNCHER_PACKAGE}.configs.pear",
-                   f"{LAUNCHER_PACKAGE}.configs.pear.tensions", f"{LAUNCHER_PACKAGE}.configs.sos"]
+                   f"{LAUNCHER_PACKAGE}.configs.pear.tensions", f"{LAUNCHER_PACKAGE}.configs.plan",
+                   f"{LAUNCHER_PACKAGE}.configs.sos"]
 LAUNCHERS = {
     "pear-train": "pear_train",
     "pear-sweep": "pear_sweep",
@@ -76,6 +81,7 @@ LAUNCHERS = {
     "sos-analyze": "sos_analyze",
     "sos-judge": "sos_judge",
     "tpu-pod": "tpu_pod",
+    "sos-pear-plan": "plan",
 }
 
 setup(

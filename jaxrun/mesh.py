@@ -16,12 +16,21 @@ DATA_AXIS = "data"
 MODEL_AXIS = "model"
 
 
+def num_slices(devices: list) -> int:
+    """Returns how many TPU slices `devices` span (1 for CPUs, GPUs and single-slice TPUs)."""
+    return len({getattr(d, "slice_index", 0) for d in devices})
+
+
 def make_mesh(data: int = -1, model: int = 1, devices: list | None = None, explicit: bool = False) -> Mesh:
     """Returns a (data, model) mesh over `devices` (all devices by default).
 
     `data=-1` takes every device not used by the model axis. Axes are Auto (XLA propagates
     shardings from the inputs, the usual jit + NamedSharding contract) unless `explicit`, which
     gives JAX's sharding-in-types mode (`jax.make_mesh`'s default since 0.9).
+
+    On TPUs the devices are laid out by `mesh_utils` so the `model` axis follows the chips'
+    interconnect; across several slices (multislice) the mesh is hybrid: `model` stays within a
+    slice and `data` spans the slices, whose links (DCN) are slower than the chips' ICI.
     """
     devices = list(jax.devices() if devices is None else devices)
     if model < 1 or len(devices) % model:
@@ -33,9 +42,23 @@ def make_mesh(data: int = -1, model: int = 1, devices: list | None = None, expli
             f"mesh data={data} x model={model} = {data * model} does not match {len(devices)} devices"
         )
     axis_types = (AxisType.Explicit if explicit else AxisType.Auto,) * 2
+    names = (DATA_AXIS, MODEL_AXIS)
+    if devices[0].platform == "tpu":
+        from jax.experimental import mesh_utils
+
+        slices = num_slices(devices)
+        if slices > 1:
+            if data % slices:
+                raise ValueError(f"mesh data axis {data} must be a multiple of the {slices} slices")
+            grid = mesh_utils.create_hybrid_device_mesh(
+                (data // slices, model), (slices, 1), devices, allow_split_physical_axes=True
+            )
+        else:
+            grid = mesh_utils.create_device_mesh((data, model), devices, allow_split_physical_axes=True)
+        return Mesh(grid, names, axis_types=axis_types)
     if devices == list(jax.devices()):
-        return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS), axis_types=axis_types)
-    return Mesh(np.asarray(devices).reshape(data, model), (DATA_AXIS, MODEL_AXIS), axis_types=axis_types)
+        return jax.make_mesh((data, model), names, axis_types=axis_types)
+    return Mesh(np.asarray(devices).reshape(data, model), names, axis_types=axis_types)
 
 
 def auto_axes(mesh: Mesh) -> Mesh:

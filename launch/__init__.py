@@ -4,3 +4,9 @@ In a checkout this folder is the `launch` package (`python -m launch.pear_train`
 installs it as `sos_pear_launch`, with `configs/` inside (see setup.py), so launchers import each
 other relatively and find their configs through `common.config_path`.
 """
+
+import jaxrun.distributed as _distributed
+
+# Before any launcher starts JAX: with libtpu installed on a TPU-less machine, JAX would first try
+# (noisily, holding libtpu's lock file) to start a TPU runtime.
+_distributed.skip_absent_tpu()

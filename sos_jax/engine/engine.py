@@ -127,7 +127,7 @@ class Engine:
         *,
         max_length: int | None = None,
         batch_size: int | None = None,
-        max_batch_tokens: int = 8192,
+        max_batch_tokens: int | str = 8192,
         gen_batch_size: int = 16,
         gen_check_every: int = 32,
         add_bos_token: bool | None = None,
@@ -141,13 +141,16 @@ class Engine:
         up to `gen_batch_size` prompts decode together (a batch holds the power of two of rows it
         needs, at least `gen_batch_size // 8`); both round up to a multiple of the data axis.
         `gen_check_every` tokens are decoded between host checks of the stop strings.
+        `max_batch_tokens="auto"` sizes scoring batches by compiling: on accelerators, the largest
+        batch of `max_length` rows whose compiled peak memory fits the devices (`plan`); on CPUs 8192.
         """
         if DATA_AXIS not in mesh.shape or MODEL_AXIS not in mesh.shape:
             raise ValueError(f"Engine needs a mesh with axes ({DATA_AXIS!r}, {MODEL_AXIS!r}), got {dict(mesh.shape)}")
         for name, value in (("batch_size", batch_size), ("gen_batch_size", gen_batch_size)):
             if value is not None and int(value) < 1:
                 raise ValueError(f"Engine {name} must be >= 1, got {value}")
-        if max_batch_tokens < 1 or gen_check_every < 1:
+        auto_batch = max_batch_tokens == "auto"
+        if (not auto_batch and int(max_batch_tokens) < 1) or gen_check_every < 1:
             raise ValueError("Engine max_batch_tokens and gen_check_every must be >= 1")
         mesh = auto_axes(mesh)
         self.mesh = mesh
@@ -156,7 +159,7 @@ class Engine:
         self.model_name = model_name or getattr(cfg, "model_type", type(model).__name__)
         self.max_length = int(max_length) if max_length else resolve_max_length(cfg, tokenizer)
         self.batch_size = batch_size
-        self.max_batch_tokens = int(max_batch_tokens)
+        self.max_batch_tokens = 8192 if auto_batch else int(max_batch_tokens)
         self.gen_check_every = int(gen_check_every)
         self._data_size = mesh.shape[DATA_AXIS]
         self.gen_batch_size = round_up(gen_batch_size, self._data_size)
@@ -172,6 +175,15 @@ class Engine:
         self.tokens_scored = 0  # real (non-padding) tokens run through the scorer, for throughput
         self._variants: set[tuple] = set()
         self._kernels = _kernels(self._graphdef, self.cfg, self._cache_dtype, mesh)
+        if auto_batch:
+            from sos_jax.engine.plan import auto_max_batch_tokens
+
+            sized = auto_max_batch_tokens(
+                self._graphdef, self._state, cfg, mesh, bucket_length(self.max_length), dtype=self._cache_dtype
+            )
+            if sized:
+                self.max_batch_tokens = sized
+                log.info("scoring batches sized from compiled memory: %d tokens", sized)
 
     @property
     def num_compilations(self) -> int:
@@ -185,8 +197,12 @@ class Engine:
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str, mesh: Mesh, *, dtype=jnp.float32, **kwargs: Any) -> "Engine":
-        """Returns an engine for the checkpoint and tokenizer in one directory (or hub id)."""
-        model, cfg = load_pretrained(path_or_hub_id, dtype=dtype, mesh=auto_axes(mesh))
+        """Returns an engine for the checkpoint and tokenizer in one directory (or hub id).
+
+        `scan_layers=True` loads the stacked-layer layout (flat compile time in depth).
+        """
+        scan_layers = kwargs.pop("scan_layers", False)
+        model, cfg = load_pretrained(path_or_hub_id, dtype=dtype, mesh=auto_axes(mesh), scan_layers=scan_layers)
         tokenizer = load_tokenizer(path_or_hub_id)
         kwargs.setdefault("model_name", str(path_or_hub_id))
         return cls(model, cfg, tokenizer, mesh, **kwargs)

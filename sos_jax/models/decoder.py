@@ -9,7 +9,15 @@ Call contract (the engine relies on it):
 Without a cache K == T and the keys are the T tokens. With a cache the T new keys/values/positions
 are written to slots [cache_index, cache_index + T) of every row, and queries attend over all S
 slots (K == S). The caller's mask carries causality/padding/packing; the model adds the sliding
-window computed from positions. Logits are float32 whatever the compute dtype.
+window computed from positions. Logits are float32 whatever the compute dtype: the head's matmul
+accumulates and returns float32 even with bfloat16 weights, so log-softmax sees unrounded logits.
+
+Layers are either a list of blocks (`layers[i]`, the default) or, with `scan_layers=True`, one
+block whose parameters are stacked on a leading layer axis and run by `jax.lax.scan`: the
+program then holds one layer body whatever the depth, so compile time stays flat from 2 to 32
+layers. Both layouts run the same per-layer function (`_layer`): logits are bit-identical on CPU
+(within 2 float32 ulps for models with q/k/v biases, which XLA fuses differently in a loop body);
+the KV cache is [num_layers, ...] in both.
 """
 
 from __future__ import annotations
@@ -21,6 +29,38 @@ from flax import nnx
 from sos_jax.models.cache import KVCache
 from sos_jax.models.config import ModelConfig
 from sos_jax.models.layers import MLP, apply_rope, attend, dense, make_norm, rope_cos_sin, window_mask
+
+
+def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index):
+    """Returns (x after decoder layer `layer`, updated (k, v) cache or None): one step of either layout.
+
+    `kv` is None or the whole [num_layers, B, S, KVH, D] cache pair; this layer's new keys/values
+    are written at [layer, :, cache_index:cache_index + T] and attention reads that layer back.
+    """
+    h = block.attn_norm(x)
+    q, k, v = block.attn.project(h, rope)
+    if kv is not None:
+        new_k, new_v = kv
+        zero = jnp.zeros((), jnp.int32)
+        start = (jnp.asarray(layer, jnp.int32), zero, cache_index, zero, zero)
+        new_k = jax.lax.dynamic_update_slice(new_k, k.astype(new_k.dtype)[None], start)
+        new_v = jax.lax.dynamic_update_slice(new_v, v.astype(new_v.dtype)[None], start)
+        k, v = new_k[layer].astype(q.dtype), new_v[layer].astype(q.dtype)
+        kv = (new_k, new_v)
+    attn_out = block.attn.o(attend(q, k, v, mask, scale))
+    if block.parallel_residual:
+        x = x + attn_out + block.mlp(block.mlp_norm(x))
+    else:
+        x = x + attn_out
+        x = x + block.mlp(block.mlp_norm(x))
+    return x, kv
+
+
+def stack_blocks(blocks: list["Block"]) -> "Block":
+    """Returns one `Block` whose parameters are those of `blocks` stacked on a new leading axis."""
+    graphdef, first = nnx.split(blocks[0])
+    states = [first] + [nnx.split(b)[1] for b in blocks[1:]]
+    return nnx.merge(graphdef, jax.tree.map(lambda *xs: jnp.stack(xs), *states))
 
 
 class Attention(nnx.Module):
@@ -63,10 +103,13 @@ class Block(nnx.Module):
 class Decoder(nnx.Module):
     """A causal language model (token + optional learned position embeddings, blocks, norm, head)."""
 
-    def __init__(self, cfg: ModelConfig, *, dtype=jnp.float32, param_dtype=None, rngs: nnx.Rngs):
+    def __init__(
+        self, cfg: ModelConfig, *, dtype=jnp.float32, param_dtype=None, scan_layers: bool = False, rngs: nnx.Rngs
+    ):
         param_dtype = dtype if param_dtype is None else param_dtype
         self.cfg = cfg
         self.dtype = dtype
+        self.scan_layers = bool(scan_layers)
         init = nnx.initializers.normal(0.02)
         self.embed = nnx.Embed(
             cfg.vocab_size, cfg.hidden_size, dtype=dtype, param_dtype=param_dtype, embedding_init=init, rngs=rngs
@@ -80,9 +123,11 @@ class Decoder(nnx.Module):
                 embedding_init=init,
                 rngs=rngs,
             )
-        self.layers = nnx.List(
-            [Block(cfg, i, dtype=dtype, param_dtype=param_dtype, rngs=rngs) for i in range(cfg.num_layers)]
-        )
+        # Built per layer either way, so both layouts draw the same random weights.
+        blocks = [Block(cfg, i, dtype=dtype, param_dtype=param_dtype, rngs=rngs) for i in range(cfg.num_layers)]
+        self.layers = stack_blocks(blocks) if self.scan_layers else nnx.List(blocks)
+        # Per-layer attention scales (GPT-2's inverse-layer-index option makes them differ).
+        self.layer_scales = tuple(b.attn.scale for b in blocks)
         self.final_norm = make_norm(cfg, dtype=dtype, param_dtype=param_dtype)
         if not cfg.tie_word_embeddings:
             self.lm_head = dense(
@@ -116,42 +161,63 @@ class Decoder(nnx.Module):
         rope = rope_cos_sin(cfg, positions, self.dtype) if cfg.position_embedding == "rope" else None
 
         if cache is None:
-            key_positions = positions
+            key_positions, kv = positions, None
         else:
             cache_index = jnp.asarray(cache_index, jnp.int32)
             zero = jnp.zeros((), jnp.int32)
             key_positions = jax.lax.dynamic_update_slice(cache.key_positions, positions, (zero, cache_index))
-            new_k, new_v = cache.k, cache.v
+            kv = (cache.k, cache.v)
         attn_mask = attn_mask.astype(bool)
         masks = {}  # one mask per distinct window (None = full attention)
+        for window in dict.fromkeys(cfg.layer_window(i) for i in range(cfg.num_layers)):
+            masks[window] = attn_mask if window is None else attn_mask & window_mask(positions, key_positions, window)
 
-        for i, block in enumerate(self.layers):
-            window = cfg.layer_window(i)
-            if window not in masks:
-                masks[window] = attn_mask if window is None else attn_mask & window_mask(positions, key_positions, window)
-            h = block.attn_norm(x)
-            q, k, v = block.attn.project(h, rope)
-            if cache is not None:
-                start = (jnp.asarray(i, jnp.int32), zero, cache_index, zero, zero)
-                new_k = jax.lax.dynamic_update_slice(new_k, k.astype(new_k.dtype)[None], start)
-                new_v = jax.lax.dynamic_update_slice(new_v, v.astype(new_v.dtype)[None], start)
-                k, v = new_k[i].astype(q.dtype), new_v[i].astype(q.dtype)
-            attn_out = block.attn.o(attend(q, k, v, masks[window], block.attn.scale))
-            if block.parallel_residual:
-                x = x + attn_out + block.mlp(block.mlp_norm(x))
-            else:
-                x = x + attn_out
-                x = x + block.mlp(block.mlp_norm(x))
+        if self.scan_layers:
+            x, kv = self._scan_layers(x, rope, masks, kv, cache_index)
+        else:
+            for i, block in enumerate(self.layers):
+                x, kv = _layer(block, x, rope, masks[cfg.layer_window(i)], self.layer_scales[i], i, kv, cache_index)
 
         x = self.final_norm(x)
+        # float32 out of the matmul itself: bf16 logits would be rounded before the log-softmax.
         if cfg.tie_word_embeddings:
-            logits = x @ self.embed.embedding.value.astype(self.dtype).T
+            head = self.embed.embedding.value.astype(self.dtype).T
         else:
-            logits = self.lm_head(x)
-        new_cache = None if cache is None else KVCache(k=new_k, v=new_v, key_positions=key_positions)
+            head = self.lm_head.kernel.value.astype(self.dtype)
+        logits = jnp.dot(x, head, preferred_element_type=jnp.float32)
+        new_cache = None if cache is None else KVCache(k=kv[0], v=kv[1], key_positions=key_positions)
         return logits.astype(jnp.float32), new_cache
 
+    def _scan_layers(self, x, rope, masks, kv, cache_index):
+        """Returns (x, kv) after every layer, run as one `lax.scan` over the stacked block."""
+        cfg = self.cfg
+        graphdef, stacked = nnx.split(self.layers)
+        windows = [cfg.layer_window(i) for i in range(cfg.num_layers)]
+        scales = self.layer_scales
+        xs = {"layer": jnp.arange(cfg.num_layers, dtype=jnp.int32), "params": stacked}
+        if len(set(scales)) > 1:
+            xs["scale"] = jnp.asarray(scales, jnp.float32)
+        if len(masks) > 1:  # windowed and full layers mixed (Qwen2 layer_types)
+            xs["windowed"] = jnp.asarray([w is not None for w in windows])
+            window = cfg.sliding_window
 
-def build_model(cfg: ModelConfig, *, dtype=jnp.float32, param_dtype=None, rngs: nnx.Rngs | None = None) -> Decoder:
-    """Returns a randomly initialised decoder for `cfg` (compute `dtype`, params in `param_dtype`)."""
-    return Decoder(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0) if rngs is None else rngs)
+        def body(carry, xs):
+            x, kv = carry
+            block = nnx.merge(graphdef, xs["params"])
+            mask = masks[windows[0]] if "windowed" not in xs else jnp.where(xs["windowed"], masks[window], masks[None])
+            scale = xs.get("scale", scales[0])
+            return _layer(block, x, rope, mask, scale, xs["layer"], kv, cache_index), None
+
+        (x, kv), _ = jax.lax.scan(body, (x, kv), xs)
+        return x, kv
+
+
+def build_model(
+    cfg: ModelConfig, *, dtype=jnp.float32, param_dtype=None, scan_layers: bool = False, rngs: nnx.Rngs | None = None
+) -> Decoder:
+    """Returns a randomly initialised decoder for `cfg` (compute `dtype`, params in `param_dtype`).
+
+    `scan_layers` stacks the layers' parameters and runs them with `lax.scan` (see the module doc).
+    """
+    rngs = nnx.Rngs(0) if rngs is None else rngs
+    return Decoder(cfg, dtype=dtype, param_dtype=param_dtype, scan_layers=scan_layers, rngs=rngs)

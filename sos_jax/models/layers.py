@@ -90,19 +90,34 @@ def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
     return jnp.concatenate([out, x_pass], axis=-1) if x_pass.shape[-1] else out
 
 
-def attend(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, scale: float) -> jax.Array:
+def attention_implementation(dtype) -> str | None:
+    """Returns the `jax.nn.dot_product_attention` implementation for this backend and `dtype`.
+
+    cuDNN's fused kernel on GPUs for half-precision inputs (it supports nothing else); elsewhere
+    None, i.e. XLA's reference path, which on CPU computes exactly what `attend` always computed.
+    """
+    if jax.default_backend() == "gpu" and jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)):
+        return "cudnn"
+    return None
+
+
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, allowed: jax.Array, scale: float | jax.Array) -> jax.Array:
     """Returns attention outputs [B, T, H * D] for q [B,T,H,D], k/v [B,K,KVH,D], allowed bool [B,T,K].
 
-    Grouped-query heads share their kv head without materialising repeated keys. Scores and softmax
-    run in float32; a row with nothing allowed (a padding query) gets uniform weights instead of NaN.
+    Through `jax.nn.dot_product_attention`: grouped-query heads share their kv head without
+    materialising repeated keys; scores (f32 accumulation) and softmax run in float32; a row with
+    nothing allowed (a padding query) gets uniform weights instead of NaN.
     """
     b, t, h, d = q.shape
-    kvh = k.shape[2]
-    qg = q.reshape(b, t, kvh, h // kvh, d)
-    scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32) * scale
-    scores = jnp.where(allowed[:, None, None, :, :], scores, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
+    mask = allowed[:, None]
+    implementation = attention_implementation(q.dtype)
+    if implementation is not None:
+        try:
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, implementation=implementation)
+            return out.reshape(b, t, h * d)
+        except (ValueError, NotImplementedError, RuntimeError):
+            pass  # a shape or mask the fused kernel rejects: the XLA path computes the same thing
+    out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, implementation="xla")
     return out.reshape(b, t, h * d)
 
 

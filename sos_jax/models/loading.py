@@ -27,7 +27,7 @@ from sos_jax.models.config import ModelConfig, config_from_hf
 from sos_jax.models.decoder import Decoder, build_model
 from sos_jax.models.gguf import is_gguf, load_gguf_tokenizer, open_gguf
 from sos_jax.models.hf_weights import BASE_PREFIX, IGNORED_SUFFIXES, weight_sources
-from sos_jax.models.sharding import param_path, param_shardings
+from sos_jax.models.sharding import is_stacked, param_path, param_shardings
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,12 @@ def load_params(
     dtype=jnp.float32,
     param_dtype=None,
     mesh: Mesh | None = None,
+    scan_layers: bool = False,
 ) -> Decoder:
     """Returns a `Decoder` for `cfg` whose parameters are read from `directory`'s safetensors files.
 
     With a mesh each parameter lands on its `partition_specs` sharding; otherwise on the first device.
+    `scan_layers` gives the stacked-layer layout (each device reads its slice of every layer).
     """
     directory = Path(directory)
     files = _weight_files(directory)
@@ -151,7 +153,10 @@ def load_params(
                 handles[fpath] = stack.enter_context(_open_safetensors(fpath))
             return handles[fpath].get_slice(name), fpath.name
 
-        return assemble_params(cfg, files, open_tensor, str(directory), dtype=dtype, param_dtype=param_dtype, mesh=mesh)
+        return assemble_params(
+            cfg, files, open_tensor, str(directory), dtype=dtype, param_dtype=param_dtype, mesh=mesh,
+            scan_layers=scan_layers,
+        )
 
 
 def assemble_params(
@@ -163,18 +168,22 @@ def assemble_params(
     dtype=jnp.float32,
     param_dtype=None,
     mesh: Mesh | None = None,
+    scan_layers: bool = False,
 ) -> Decoder:
     """Returns a `Decoder` for `cfg` whose parameters are read slice by slice from checkpoint tensors.
 
     `names` are the checkpoint's Hugging Face tensor names; `open_tensor(name)` returns (an object
     with `get_shape()` and numpy-style slicing, e.g. a safetensors slice, the file it lives in).
     Each device's shard is read by `jax.make_array_from_callback`, so no host holds a full copy
-    per device.
+    per device. With `scan_layers`, each stacked parameter's shard is assembled from its layers'
+    tensors.
     """
     names = set(names)
     param_dtype = dtype if param_dtype is None else param_dtype
     sources = weight_sources(cfg)
-    abstract = nnx.eval_shape(lambda: build_model(cfg, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0)))
+    abstract = nnx.eval_shape(
+        lambda: build_model(cfg, dtype=dtype, param_dtype=param_dtype, scan_layers=scan_layers, rngs=nnx.Rngs(0))
+    )
     graphdef, abs_state = nnx.split(abstract)
     shardings = (
         param_shardings(abs_state, mesh)
@@ -184,8 +193,8 @@ def assemble_params(
     np_dtype = np.dtype(param_dtype)
     used: set[str] = set()
 
-    def load_leaf(keypath, leaf, sharding):
-        path = param_path(keypath)
+    def reader(path: tuple, shape: tuple[int, ...]):
+        """Returns read(index) -> parameter[index] for the per-layer (or unstacked) parameter `path`."""
         source = sources.get(path)
         if source is None:
             raise AssertionError(f"no checkpoint tensor mapped to parameter {path}")
@@ -202,18 +211,31 @@ def assemble_params(
                 f"config/weights mismatch for tensor {name!r} in {where}: the config implies shape "
                 f"{source.source_shape}, the checkpoint has {found}"
             )
-        if source.param_shape() != tuple(leaf.shape):
-            raise AssertionError(f"weight map for {path} gives {source.param_shape()}, model wants {leaf.shape}")
+        if source.param_shape() != shape:
+            raise AssertionError(f"weight map for {path} gives {source.param_shape()}, model wants {shape}")
         used.add(name)
+        return lambda index: source.read(tensor, index, shape)
+
+    def load_leaf(keypath, leaf, sharding):
+        path = param_path(keypath)
+        shape = tuple(leaf.shape)
+        if is_stacked(path):
+            layers = [reader(("layers", i, *path[1:]), shape[1:]) for i in range(shape[0])]
+
+            def read(index):
+                rows = range(*index[0].indices(shape[0]))
+                return np.stack([layers[i](index[1:]) for i in rows])
+        else:
+            read = reader(path, shape)
         cache: dict[tuple, np.ndarray] = {}
 
         def callback(index):
-            key = tuple(s.indices(n)[:2] for s, n in zip(index, leaf.shape))
+            key = tuple(s.indices(n)[:2] for s, n in zip(index, shape))
             if key not in cache:
-                cache[key] = np.ascontiguousarray(source.read(tensor, index, tuple(leaf.shape))).astype(np_dtype)
+                cache[key] = np.ascontiguousarray(read(index)).astype(np_dtype)
             return cache[key]
 
-        return jax.make_array_from_callback(tuple(leaf.shape), sharding, callback)
+        return jax.make_array_from_callback(shape, sharding, callback)
 
     state = jax.tree_util.tree_map_with_path(load_leaf, abs_state, shardings)
 
@@ -226,30 +248,34 @@ def assemble_params(
     return nnx.merge(graphdef, state)
 
 
-def load_gguf(path: str | os.PathLike, *, dtype=jnp.float32, mesh: Mesh | None = None) -> tuple[Decoder, ModelConfig]:
+def load_gguf(
+    path: str | os.PathLike, *, dtype=jnp.float32, mesh: Mesh | None = None, scan_layers: bool = False
+) -> tuple[Decoder, ModelConfig]:
     """Returns (model, config) from a llama.cpp GGUF file, weights dequantized slice by slice."""
     ckpt = open_gguf(path)
 
     def open_tensor(name: str):
         return ckpt.tensors[name], ckpt.path.name
 
-    model = assemble_params(ckpt.config, ckpt.tensors, open_tensor, str(ckpt.path), dtype=dtype, mesh=mesh)
+    model = assemble_params(
+        ckpt.config, ckpt.tensors, open_tensor, str(ckpt.path), dtype=dtype, mesh=mesh, scan_layers=scan_layers
+    )
     return model, ckpt.config
 
 
 def load_pretrained(
-    path_or_hub_id: str | os.PathLike, *, dtype=jnp.float32, mesh: Mesh | None = None
+    path_or_hub_id: str | os.PathLike, *, dtype=jnp.float32, mesh: Mesh | None = None, scan_layers: bool = False
 ) -> tuple[Decoder, ModelConfig]:
     """Returns (model, config) from a local HF checkpoint directory, a hub id or a `.gguf` file.
 
     Parameters and compute use `dtype` (float32 or bfloat16); with a mesh, parameters are placed on
-    their tensor-parallel shardings as they are read.
+    their tensor-parallel shardings as they are read. `scan_layers`: the stacked, scanned layout.
     """
     if is_gguf(path_or_hub_id):
-        return load_gguf(path_or_hub_id, dtype=dtype, mesh=mesh)
+        return load_gguf(path_or_hub_id, dtype=dtype, mesh=mesh, scan_layers=scan_layers)
     directory = resolve_model_dir(path_or_hub_id)
     cfg = read_config(directory)
-    return load_params(cfg, directory, dtype=dtype, mesh=mesh), cfg
+    return load_params(cfg, directory, dtype=dtype, mesh=mesh, scan_layers=scan_layers), cfg
 
 
 def load_tokenizer(path_or_hub_id: str | os.PathLike):

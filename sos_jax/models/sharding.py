@@ -10,7 +10,14 @@ Rules (mesh axis `model`; batches go over `data` and are the engine's business):
   lm_head kernel [hidden, vocab]: sharded on vocab (logits come out vocab-sharded);
   norms: replicated.
 A dimension that the `model` axis does not divide is replicated instead (still correct, only less
-parallel), so tiny test models with odd sizes shard without special cases.
+parallel), so tiny test models with odd sizes shard without special cases. Stacked layer parameters
+(`scan_layers=True`: path `layers.<module>.<param>` with no layer index) have a leading layer axis,
+never sharded.
+
+FSDP (optional, `fsdp_axis="data"`): each matrix also shards its first dimension that neither the
+rule nor the layer axis uses over `data`, when `data` divides it, so a chip stores 1/(data x model)
+of the weights; XLA all-gathers a layer's weights where they are used (inside the scan body, one
+layer at a time). Off by default: inference with small models is faster replicated over `data`.
 
 Parameters are placed on an Auto-axes view of the given mesh (same devices and axis names):
 `jax.make_mesh` gives Explicit axes in JAX 0.10, under which the model's gathers and mixed-sharding
@@ -72,14 +79,30 @@ def param_path(keypath: tuple) -> tuple:
     return tuple(out)
 
 
-def spec_for(path: tuple, shape: tuple[int, ...], *, model_axis: str = MODEL_AXIS, model_axis_size: int | None = None) -> P:
+def is_stacked(path: tuple) -> bool:
+    """True for a parameter of the scanned layout's stacked block (`layers.attn.q.kernel`, no index)."""
+    return len(path) > 1 and path[0] == "layers" and not isinstance(path[1], int)
+
+
+def spec_for(
+    path: tuple,
+    shape: tuple[int, ...],
+    *,
+    model_axis: str = MODEL_AXIS,
+    model_axis_size: int | None = None,
+    fsdp_axis: str | None = None,
+    fsdp_axis_size: int | None = None,
+) -> P:
     """Returns the PartitionSpec of the parameter at `path` with `shape` (see the module rules)."""
     names = [p for p in path if isinstance(p, str)]
+    stacked = is_stacked(path)
     if len(names) >= 2 and names[-2] in _NORMS:
         return P()
     rule = _RULES.get(tuple(names[-2:]))
     if rule is None:
         raise ValueError(f"no sharding rule for parameter {'.'.join(map(str, path))} with shape {shape}")
+    if stacked:
+        rule = (None, *rule)
     if len(rule) != len(shape):
         raise ValueError(f"sharding rule for {'.'.join(map(str, path))} expects {len(rule)} dims, got shape {shape}")
     axes = []
@@ -88,35 +111,60 @@ def spec_for(path: tuple, shape: tuple[int, ...], *, model_axis: str = MODEL_AXI
             axes.append(model_axis)
         else:
             axes.append(None)
+    if fsdp_axis is not None and len(shape) - stacked >= 2:
+        for d in range(int(stacked), len(shape)):
+            if axes[d] is None and (fsdp_axis_size is None or shape[d] % fsdp_axis_size == 0):
+                axes[d] = fsdp_axis
+                break
     return P(*axes)
 
 
-def partition_specs(model_or_state: Any, *, model_axis: str = MODEL_AXIS, model_axis_size: int | None = None) -> Any:
+def partition_specs(
+    model_or_state: Any,
+    *,
+    model_axis: str = MODEL_AXIS,
+    model_axis_size: int | None = None,
+    fsdp_axis: str | None = None,
+    fsdp_axis_size: int | None = None,
+) -> Any:
     """Returns a pytree of PartitionSpec shaped like `nnx.state(model)` (or the given state).
 
-    With `model_axis_size`, dimensions it does not divide are replicated.
+    With `model_axis_size` (`fsdp_axis_size`), dimensions it does not divide are not sharded on it.
     """
     state = nnx.state(model_or_state) if isinstance(model_or_state, nnx.Module) else model_or_state
     return jax.tree_util.tree_map_with_path(
-        lambda kp, x: spec_for(param_path(kp), tuple(x.shape), model_axis=model_axis, model_axis_size=model_axis_size),
+        lambda kp, x: spec_for(
+            param_path(kp), tuple(x.shape), model_axis=model_axis, model_axis_size=model_axis_size,
+            fsdp_axis=fsdp_axis, fsdp_axis_size=fsdp_axis_size,
+        ),
         state,
     )
 
 
-def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = MODEL_AXIS) -> Any:
-    """Returns a pytree of NamedSharding (on the Auto-axes view of `mesh`) shaped like `state`."""
+def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = MODEL_AXIS, fsdp_axis: str | None = None) -> Any:
+    """Returns a pytree of NamedSharding (on the Auto-axes view of `mesh`) shaped like `state`.
+
+    `fsdp_axis` (e.g. "data") additionally shards each matrix over that mesh axis (FSDP).
+    """
     size = mesh.shape[model_axis] if model_axis in mesh.shape else None
     if size is None:
         raise ValueError(f"mesh has axes {tuple(mesh.shape)}; expected a {model_axis!r} axis")
-    specs = partition_specs(state, model_axis=model_axis, model_axis_size=size)
+    if fsdp_axis is not None and fsdp_axis not in mesh.shape:
+        raise ValueError(f"mesh has axes {tuple(mesh.shape)}; no FSDP axis {fsdp_axis!r}")
+    fsdp_size = mesh.shape[fsdp_axis] if fsdp_axis is not None else None
+    specs = partition_specs(
+        state, model_axis=model_axis, model_axis_size=size, fsdp_axis=fsdp_axis, fsdp_axis_size=fsdp_size
+    )
     mesh = auto_axes(mesh)
     return jax.tree_util.tree_map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
 
 
-def shard_model(model: nnx.Module, mesh: Mesh, *, model_axis: str = MODEL_AXIS) -> nnx.Module:
+def shard_model(
+    model: nnx.Module, mesh: Mesh, *, model_axis: str = MODEL_AXIS, fsdp_axis: str | None = None
+) -> nnx.Module:
     """Returns `model` with every parameter placed on NamedSharding(mesh, its rule's spec)."""
     graphdef, state = nnx.split(model)
-    state = jax.device_put(state, param_shardings(state, mesh, model_axis=model_axis))
+    state = jax.device_put(state, param_shardings(state, mesh, model_axis=model_axis, fsdp_axis=fsdp_axis))
     return nnx.merge(graphdef, state)
 
 

@@ -46,3 +46,36 @@ def test_multihost_switch_calls_initialize(monkeypatch):
     monkeypatch.setenv("MULTIHOST", "1")
     jaxrun.initialize_distributed()
     assert calls == [{"coordinator_address": None, "num_processes": None, "process_id": None}]
+
+
+def test_gke_jobset_for_a_multislice_v5e_run():
+    import yaml
+
+    out = subprocess.run(
+        [sys.executable, "-m", "launch.tpu_pod", "--gke_target=v5e:4x4/2", "--image=gcr.io/p/img:1", "--name=eval",
+         "--", "launch.sos_eval", "--limit=5"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    spec = yaml.safe_load(out)
+    assert spec["kind"] == "JobSet" and spec["metadata"]["name"] == "eval"
+    assert spec["spec"]["failurePolicy"]["maxRestarts"] == 3  # preemption: the job restarts and resumes
+    rj = spec["spec"]["replicatedJobs"][0]
+    assert rj["replicas"] == 2  # slices
+    job = rj["template"]["spec"]
+    assert job["parallelism"] == job["completions"] == 4  # 16 chips, 4 per host
+    pod = job["template"]["spec"]
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                                   "cloud.google.com/gke-tpu-topology": "4x4"}
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["google.com/tpu"] == 4
+    assert container["command"][-1] == "cd /app && MULTIHOST=1 python -m launch.sos_eval --limit=5"
+
+
+def test_xpk_command_and_bad_targets():
+    cmd = tpu_pod.xpk_command("w", "c", "v5e:2x2", ["launch.pear_train"], image="img")
+    assert "--tpu-type=v5litepod-4" in cmd and "--num-slices=1" in cmd
+    assert cmd[-1] == "--command=cd /app && MULTIHOST=1 python -m launch.pear_train"
+    with pytest.raises(ValueError, match="expected 'local'"):
+        tpu_pod.jobset_spec("w", "v9:2x2", ["launch.pear_train"], image="img")
+    with pytest.raises(ValueError, match="launcher module"):
+        tpu_pod.jobset_spec("w", "v5e:2x2", ["rm"], image="img")

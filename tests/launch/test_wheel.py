@@ -72,7 +72,8 @@ def test_wheel_layout(installed):
     configs = installed / "sos_pear_launch" / "configs"
     assert {p.relative_to(configs).as_posix() for p in configs.rglob("*.py")} == {
         p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.py")}
-    assert set(_entry_points(installed)) == {"pear-train", "pear-sweep", "sos-eval", "sos-analyze", "sos-judge", "tpu-pod"}
+    assert set(_entry_points(installed)) == {"pear-train", "pear-sweep", "sos-eval", "sos-analyze", "sos-judge", "tpu-pod",
+                                                "sos-pear-plan"}
 
 
 @pytest.mark.slow
@@ -92,7 +93,8 @@ def test_every_launcher_parses_its_flags_with_its_default_config_outside_the_che
         assert config.is_relative_to(site / "sos_pear_launch" / "configs") and config.is_file(), (script, config)
         assert out["config_keys"], script
         # Mesh and multi-host flags only where the launcher honours them.
-        assert ("mesh_model" in out["flags"]) == (script != "sos-analyze"), script
+        # (sos-pear-plan compiles for a target's devices: its mesh is config.mesh_model.)
+        assert ("mesh_model" in out["flags"]) == (script not in ("sos-analyze", "sos-pear-plan")), script
 
 
 @pytest.mark.slow
