@@ -31,7 +31,7 @@ from jax.sharding import PartitionSpec as P
 from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes, replicated
 from jaxrun.aot import CompileReport, compile_report, largest_fitting
 from sos_jax.engine import generation
-from sos_jax.models import ModelConfig, build_model, cache_specs, config_from_hf, param_shardings
+from sos_jax.models import ModelConfig, build_model, cache_specs, config_from_hf, gguf_config, param_shardings
 
 # Published config.json files (the fields the decoder reads), so planning needs no download.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -70,48 +70,6 @@ def model_config(model: str) -> ModelConfig:
     raise FileNotFoundError(
         f"model {model!r}: not a preset ({', '.join(sorted(PRESETS))}), a config.json, its directory, or a .gguf file"
     )
-
-
-def gguf_config(path: str | Path) -> ModelConfig:
-    """Returns the ModelConfig described by a GGUF file's header (llama-architecture metadata).
-
-    Only metadata is read (the tensors are memory-mapped, never loaded). Whether the head is tied
-    follows from the absence of an `output.weight` tensor, as llama.cpp decides it.
-    """
-    from gguf import GGUFReader
-
-    reader = GGUFReader(str(path))
-
-    def field(key: str, default: Any = None) -> Any:
-        f = reader.fields.get(key)
-        if f is None:
-            if default is None:
-                raise ValueError(f"GGUF file {path} lacks metadata field {key!r}")
-            return default
-        value = f.contents()
-        return value
-
-    arch = field("general.architecture")
-    if arch not in ("llama", "mistral", "qwen2"):
-        raise ValueError(f"GGUF file {path}: architecture {arch!r} not supported (llama, mistral, qwen2)")
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
-    heads = int(field(f"{arch}.attention.head_count"))
-    hf = dict(
-        model_type=arch,
-        vocab_size=int(field(f"{arch}.vocab_size", len(tokens.data) if tokens is not None else 0)),
-        hidden_size=int(field(f"{arch}.embedding_length")),
-        num_hidden_layers=int(field(f"{arch}.block_count")),
-        num_attention_heads=heads,
-        num_key_value_heads=int(field(f"{arch}.attention.head_count_kv", heads)),
-        intermediate_size=int(field(f"{arch}.feed_forward_length")),
-        max_position_embeddings=int(field(f"{arch}.context_length", 2048)),
-        rope_theta=float(field(f"{arch}.rope.freq_base", 10000.0)),
-        rms_norm_eps=float(field(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)),
-        tie_word_embeddings=not any(t.name == "output.weight" for t in reader.tensors),
-    )
-    if not hf["vocab_size"]:
-        raise ValueError(f"GGUF file {path} has neither {arch}.vocab_size nor tokenizer.ggml.tokens")
-    return config_from_hf(hf)
 
 
 def abstract_model(

@@ -327,6 +327,14 @@ def _config_dict(reader: Any, path: Path, tensor_names: set[str]) -> tuple[str, 
     return arch, hf
 
 
+def gguf_config(path: str | os.PathLike) -> ModelConfig:
+    """Returns the ModelConfig in a GGUF file's metadata; tensors are memory-mapped, never read."""
+    path = Path(path).expanduser()
+    reader = _open_reader(path)
+    _, hf = _config_dict(reader, path, {t.name for t in reader.tensors})
+    return config_from_hf(hf)
+
+
 def open_gguf(path: str | os.PathLike) -> GGUFCheckpoint:
     """Returns the opened checkpoint: config from the metadata and every mapped tensor.
 

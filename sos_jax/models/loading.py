@@ -155,7 +155,7 @@ def load_params(
 
         return assemble_params(
             cfg, files, open_tensor, str(directory), dtype=dtype, param_dtype=param_dtype, mesh=mesh,
-            scan_layers=scan_layers,
+            scan_layers=scan_layers, config_name="config.json",
         )
 
 
@@ -169,6 +169,7 @@ def assemble_params(
     param_dtype=None,
     mesh: Mesh | None = None,
     scan_layers: bool = False,
+    config_name: str = "the config",
 ) -> Decoder:
     """Returns a `Decoder` for `cfg` whose parameters are read slice by slice from checkpoint tensors.
 
@@ -176,7 +177,7 @@ def assemble_params(
     with `get_shape()` and numpy-style slicing, e.g. a safetensors slice, the file it lives in).
     Each device's shard is read by `jax.make_array_from_callback`, so no host holds a full copy
     per device. With `scan_layers`, each stacked parameter's shard is assembled from its layers'
-    tensors.
+    tensors. `config_name` says where `cfg` came from, for errors.
     """
     names = set(names)
     param_dtype = dtype if param_dtype is None else param_dtype
@@ -208,7 +209,7 @@ def assemble_params(
         found = tuple(tensor.get_shape())
         if found != source.source_shape:
             raise ValueError(
-                f"config/weights mismatch for tensor {name!r} in {where}: the config implies shape "
+                f"config/weights mismatch for tensor {name!r} in {where}: {config_name} implies shape "
                 f"{source.source_shape}, the checkpoint has {found}"
             )
         if source.param_shape() != shape:
@@ -258,7 +259,8 @@ def load_gguf(
         return ckpt.tensors[name], ckpt.path.name
 
     model = assemble_params(
-        ckpt.config, ckpt.tensors, open_tensor, str(ckpt.path), dtype=dtype, mesh=mesh, scan_layers=scan_layers
+        ckpt.config, ckpt.tensors, open_tensor, str(ckpt.path), dtype=dtype, mesh=mesh, scan_layers=scan_layers,
+        config_name="the GGUF metadata",
     )
     return model, ckpt.config
 

@@ -141,6 +141,15 @@ def test_quantized_gguf_streams_onto_tensor_parallel_mesh(make_tiny_hf_model, tm
     assert ckpt.tensors["model.layers.0.mlp.up_proj.weight"].quant_type == "Q8_0"
 
 
+def test_quantized_gguf_loads_into_scanned_layout(make_tiny_hf_model, tmp_path):
+    path = write_gguf(make_tiny_hf_model("llama"), tmp_path / "q4.gguf", "llama", quant="Q4_0")
+    per_layer, _ = load_pretrained(path)
+    scanned, _ = load_pretrained(path, scan_layers=True)
+    tokens, valid, positions = padded_batch()
+    np.testing.assert_allclose(_our_logits(scanned, tokens, valid, positions),
+                               _our_logits(per_layer, tokens, valid, positions), atol=1e-5)
+
+
 def test_unsupported_architecture_is_named(make_tiny_hf_model, tmp_path):
     path = write_gguf(make_tiny_hf_model("llama"), tmp_path / "g.gguf", "llama", arch_name="gemma")
     with pytest.raises(ValueError, match=r"architecture 'gemma'.*supported: llama, mistral, qwen2"):
