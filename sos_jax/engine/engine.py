@@ -293,7 +293,8 @@ class Engine:
     def _run_generation(self, requests: Sequence[tuple[str, dict]]) -> tuple[list[GenerationSettings], list[np.ndarray]]:
         if len(requests) == 0:
             raise ValueError("generate_until got an empty request list")
-        # Requests decode together when they sample alike; stop strings and lengths are per row.
+        # Requests decode together when they sample alike and have the same length limit (which
+        # sizes the cache ring every row of the group attends over); stop strings are per row.
         groups: dict[GenerationSettings, list[int]] = defaultdict(list)
         settings = []
         for i, request in enumerate(requests):
@@ -308,7 +309,7 @@ class Engine:
                     f"request {i}: max_gen_toks {s.max_gen_toks} must be below the model's max_length {self.max_length}"
                 )
             settings.append(s)
-            groups[dataclasses.replace(s, until=(), max_gen_toks=0)].append(i)
+            groups[dataclasses.replace(s, until=())].append(i)
         rows: list[np.ndarray | None] = [None] * len(requests)
         for idxs in groups.values():
             encoded = {i: self._encode_prompt(requests[i][0])[-(self.max_length - settings[i].max_gen_toks):] for i in idxs}
@@ -347,7 +348,7 @@ class Engine:
         batch = min(self.gen_batch_size, -(-batch // self._data_size) * self._data_size)
         s = settings[0]  # sampling settings are the group's; stops and lengths are each request's
         # One ring size per group: the longest prompt's bucket plus the new tokens.
-        max_new = next_power_of_two(max(t.max_gen_toks for t in settings))
+        max_new = bucket_length(max(t.max_gen_toks for t in settings))
         slots = bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN) + max_new
         state = self._kernels.empty(batch, slots, max_new)
         params = generation.SamplingParams(
