@@ -26,9 +26,9 @@ import numpy as np
 
 from sos_jax.judge.battles import Battles
 from sos_jax.judge.bradley_terry import (
-    _bucket,
     _round_counts,
     _zscore,
+    battle_bucket,
     bt_bootstrap_kernel,
     pair_table,
     resampling_table,
@@ -91,7 +91,7 @@ def main() -> None:
 
     battles, _ = make_battles(args.models, args.battles, args.seed)
     n = len(battles)
-    npad = _bucket(n)
+    npad = battle_bucket(n)
     s, free = _zscore(battles.style, battles.weight)
     pad = lambda x: np.concatenate([x, np.zeros((npad - n,) + x.shape[1:], x.dtype)])  # noqa: E731
     inputs = (

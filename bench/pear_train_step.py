@@ -49,6 +49,8 @@ sys.path.insert(0, str(REPO))
 import jaxrun  # noqa: E402
 from pear_jax import data as data_lib  # noqa: E402
 from pear_jax import train  # noqa: E402
+from pear_jax.config import base_config  # noqa: E402
+from pear_jax.steps import make_train_step  # noqa: E402
 
 PEER = r"""
 import json, sys, time
@@ -110,7 +112,7 @@ def matmul_peak_gflops() -> dict:
 
 
 def our_config(lam: float, data: data_lib.TabularData) -> "train.ml_collections.ConfigDict":
-    cfg = train.base_config(data.name)
+    cfg = base_config(data.name)
     cfg.lam = lam
     cfg.batch_size = 64
     cfg.ig_steps = 20
@@ -120,13 +122,13 @@ def our_config(lam: float, data: data_lib.TabularData) -> "train.ml_collections.
 
 def bench_ours(data: data_lib.TabularData, mesh, lam: float, steps: int) -> dict:
     run = train.build(our_config(lam, data), mesh, data)
-    step = train.make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
+    step = make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
     batches = []
     for s in range(8):
         rows = run.order.rows(s)
         batches.append((jaxrun.global_batch(run.mesh, data.x_train[rows]),
                         jaxrun.global_batch(run.mesh, data.y_train[rows])))
-    args = (run.params, run.opt_state, *batches[0], run.rng, np.int32(0), run.baseline)
+    args = (run.state, *batches[0], run.baseline)
     t = time.perf_counter()
     lowered = step.lower(*args)
     compiled = lowered.compile()
@@ -134,13 +136,13 @@ def bench_ours(data: data_lib.TabularData, mesh, lam: float, steps: int) -> dict
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     flops = float(cost.get("flops", float("nan")))
-    state = {"p": run.params, "o": run.opt_state, "i": 0}
+    state = {"s": run.state, "i": 0}
 
     def one():
         x, y = batches[state["i"] % len(batches)]
-        state["p"], state["o"], m = compiled(state["p"], state["o"], x, y, run.rng, np.int32(state["i"]), run.baseline)
+        state["s"], m = compiled(state["s"], x, y, run.baseline)
         state["i"] += 1
-        jax.block_until_ready(state["p"])
+        jax.block_until_ready(state["s"])
 
     for _ in range(10):
         one()
@@ -171,8 +173,8 @@ def paired_utilisation(one, flops: float, rounds: int, steps: int) -> dict:
 def epoch_seconds(data: data_lib.TabularData, mesh, lam: float) -> dict:
     """Returns seconds for one epoch through the trainer's feeding loop (compile excluded)."""
     run = train.build(our_config(lam, data), mesh, data)
-    step = train.make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
-    p, o = run.params, run.opt_state
+    step = make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
+    st = run.state
     spe = run.order.steps_per_epoch
 
     def feed(s):
@@ -181,14 +183,14 @@ def epoch_seconds(data: data_lib.TabularData, mesh, lam: float) -> dict:
 
     x, y = feed(0)
     t = time.perf_counter()
-    p, o, m = step(p, o, x, y, run.rng, np.int32(0), run.baseline)
-    jax.block_until_ready(p)
+    st, m = step(st, x, y, run.baseline)
+    jax.block_until_ready(st)
     first = time.perf_counter() - t
     t = time.perf_counter()
     for s in range(1, spe + 1):
         x, y = feed(s)
-        p, o, m = step(p, o, x, y, run.rng, np.int32(s), run.baseline)
-    jax.block_until_ready(p)
+        st, m = step(st, x, y, run.baseline)
+    jax.block_until_ready(st)
     return {"seconds_per_epoch": time.perf_counter() - t, "steps_per_epoch": spe, "first_step_with_compile_s": first}
 
 

@@ -3,7 +3,7 @@
 Both evaluate the built-in sample of every SOS-Bench task (63 tasks) with the engine issue's bench
 model (a random ~25M-parameter Llama, `write_random_checkpoint(preset="bench25m")`), float32 on
 CPU. lm-eval reads the same JSONL files through task YAMLs that include its shipped definitions
-(or restate the fork's), built by `sos_jax.harness.lmeval_tasks`. Timed: model load + data load +
+(or restate the fork's), built by `tests/sos_jax/lmeval_tasks.py`. Timed: model load + data load +
 every request + scoring, cold (fresh compile caches) on each side.
 
 Settings worth stating:
@@ -91,8 +91,16 @@ def _prepare_lmeval_offline(tmp: Path) -> None:
 
 def write_lmeval_yamls(out: Path, names: list[str], max_gen_toks: int) -> dict[str, str]:
     """Returns {task: lm-eval task}; YAMLs over the built-in samples with the same generation cap."""
-    from sos_jax.harness.lmeval_tasks import write_task_yamls
+    import importlib.util
+
     from sos_jax.tasks import get_task
+
+    # The YAML writer is a test helper shared with the prompt and metric comparisons in tests/.
+    path = Path(__file__).resolve().parents[1] / "tests" / "sos_jax" / "lmeval_tasks.py"
+    spec = importlib.util.spec_from_file_location("lmeval_tasks", path)
+    lmeval_tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lmeval_tasks)
+    write_task_yamls = lmeval_tasks.write_task_yamls
 
     mapping = write_task_yamls(out, names)
     (out / "bench_math.py").write_text(_MATH_HELPER)

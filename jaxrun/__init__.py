@@ -1,11 +1,12 @@
 """Run-time plumbing below both libraries: device meshes and global batches, multi-host start-up,
-the process-0 TensorBoard writer, atomic files and the JSON-lines reader.
+the process-0 TensorBoard writer, atomic files, the JSON-lines reader and shape buckets.
 
 Launchers build these and hand them to library functions, so neither library builds a mesh or
 decides which process writes. This package imports neither `pear_jax`, `sos_jax` nor the
 launchers; they import it (launchers -> libraries -> jaxrun).
 """
 
+from jaxrun.buckets import bucket_size, next_power_of_two, round_up
 from jaxrun.distributed import initialize_distributed, is_main_process
 from jaxrun.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
 from jaxrun.mesh import (
@@ -29,12 +30,15 @@ __all__ = [
     "atomic_write_text",
     "auto_axes",
     "batch_sharding",
+    "bucket_size",
     "global_batch",
     "initialize_distributed",
     "is_main_process",
     "log_progress",
     "make_mesh",
+    "next_power_of_two",
     "process_slice",
     "read_jsonl",
     "replicated",
+    "round_up",
 ]

@@ -67,7 +67,11 @@ def global_batch(mesh: Mesh, local_rows: np.ndarray | Any, spec: P | None = None
     """
     spec = spec if spec is not None else P(DATA_AXIS, *([None] * (np.ndim(local_rows) - 1)))
     sharding = NamedSharding(mesh, spec)
-    return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), local_rows)
+    # This is the explicit host->device copy of a batch, so it is allowed under
+    # jax.transfer_guard("disallow"): with several processes JAX builds the array through a
+    # per-device callback whose copies the guard would otherwise count as implicit.
+    with jax.transfer_guard_host_to_device("allow"):
+        return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), local_rows)
 
 
 def process_slice(global_size: int) -> slice:

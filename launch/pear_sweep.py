@@ -13,8 +13,10 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import common
+from . import common
 
+common.define_mesh_flags()
+common.define_multihost_flags()
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("pear", "electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
 )
@@ -37,7 +39,7 @@ def main(argv):
     import jaxrun
 
     mesh = common.start_processes_and_mesh()
-    from pear_jax import train
+    from pear_jax import sweep
 
     logging.getLogger("absl").setLevel(logging.WARNING)
     logging.getLogger().setLevel(logging.INFO)
@@ -46,7 +48,7 @@ def main(argv):
     if jaxrun.is_main_process():
         print(f"PEAR sweep in {workdir.absolute()}: λ={list(lams)} × seeds={list(seeds)}\n"
               f"  TensorBoard: tensorboard --logdir {workdir}", flush=True)
-    train.sweep(config, workdir, lams=lams, seeds=seeds, mesh=mesh,
+    sweep.sweep(config, workdir, lams=lams, seeds=seeds, mesh=mesh,
                 make_writer=lambda d: jaxrun.MetricWriter(d / "tb"))
     if jaxrun.is_main_process():
         print(f"report: {workdir / 'report.md'}\n  trade-off: {workdir / 'tradeoff.csv'}, {workdir / 'tradeoff.png'}",

@@ -16,8 +16,10 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import common
+from . import common
 
+common.define_mesh_flags()
+common.define_multihost_flags()
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("pear", "electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
 )

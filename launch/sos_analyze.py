@@ -3,8 +3,9 @@
     sos-analyze --results=RESULTS[,MORE] [--leaderboards=A.csv,B.csv] [--judgments=J.csv]
                 [--name_map=names.yaml] --workdir=DIR [--config=configs/sos/analyze.py]
 
-With no --results it analyses the demo inputs (the published SOS-Bench tables when
-../shared/anchors/sos-bench exists, else the harness's demo results).
+With no --results it analyses the demo inputs (`launch/demos.py`): the published SOS-Bench tables
+when ../shared/anchors/sos-bench exists, else the embedded default suite on a few tiny random
+models. The analysis runs in one process (no mesh or multi-host flags); it writes only on process 0.
 """
 
 from __future__ import annotations
@@ -14,34 +15,44 @@ import logging
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxrun import is_main_process
-from launch import common
+from . import common
 
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", common.config_path("sos", "analyze.py"), "Analysis settings.", lock_config=True)
-flags.DEFINE_list("results", [], "lm-eval results JSON files/directories or wide CSV exports.")
-flags.DEFINE_list("leaderboards", [], "Leaderboard CSVs (Arena-Hard, LiveBench, or model + score columns).")
-flags.DEFINE_string("judgments", None, "Pairwise judgments (.jsonl or SOS multifactor .csv) for BT leaderboards.")
-flags.DEFINE_string("name_map", None, "Model-name map (.yaml/.json/.csv).")
-flags.DEFINE_string("workdir", "sos_analysis", "Where report.md, analysis.json and plots/ go.")
+_CONFIG = config_flags.DEFINE_config_file("config", common.config_path("sos", "analyze.py"), "Analysis settings.",
+                                          lock_config=True)
+_RESULTS = flags.DEFINE_list("results", [], "lm-eval results JSON files/directories or wide CSV exports.")
+_LEADERBOARDS = flags.DEFINE_list("leaderboards", [], "Leaderboard CSVs (Arena-Hard, LiveBench, or model + score columns).")
+_JUDGMENTS = flags.DEFINE_string("judgments", None, "Pairwise judgments (.jsonl or SOS multifactor .csv) for BT leaderboards.")
+_NAME_MAP = flags.DEFINE_string("name_map", None, "Model-name map (.yaml/.json/.csv).")
+_WORKDIR = flags.DEFINE_string("workdir", "sos_analysis", "Where report.md, analysis.json and plots/ go.")
+
+
+def inputs_from_flags(workdir: str, demo_models: int):
+    """Returns the `AnalysisInputs` the flags name, or the demo's (flags given beside it take precedence)."""
+    from sos_jax.analysis.report import AnalysisInputs
+
+    if _RESULTS.value:
+        return AnalysisInputs(results=list(_RESULTS.value), leaderboards=list(_LEADERBOARDS.value),
+                              judgments=_JUDGMENTS.value, name_map=_NAME_MAP.value)
+    from .demos import analysis_demo_inputs
+
+    demo = analysis_demo_inputs(workdir, n_models=demo_models)
+    demo.leaderboards = list(_LEADERBOARDS.value) or demo.leaderboards
+    demo.judgments = _JUDGMENTS.value if _JUDGMENTS.value is not None else demo.judgments
+    demo.name_map = _NAME_MAP.value if _NAME_MAP.value is not None else demo.name_map
+    return demo
 
 
 def main(argv: list[str]) -> None:
-    """Runs `sos_jax.analysis.report.analyze` with the flags and config."""
+    """Runs `sos_jax.analysis.report.analyze(config, workdir, inputs)` on the flags' inputs."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from jaxrun import is_main_process
     from sos_jax.analysis.report import analyze
 
-    c = FLAGS.config
-    analyze(
-        FLAGS.results or None, FLAGS.workdir, leaderboards=FLAGS.leaderboards, judgments=FLAGS.judgments,
-        name_map=FLAGS.name_map, normalization=c.normalization, n_bootstrap=c.n_bootstrap,
-        n_corr_bootstrap=c.n_corr_bootstrap, n_permutations=c.n_permutations, level=c.level,
-        methods=tuple(c.methods), heatmap_method=c.heatmap_method, judge_baseline=c.judge_baseline,
-        judge_bootstrap=c.judge_bootstrap, leaderboard_columns=c.leaderboard_columns, seed=c.seed,
-        write=is_main_process(), plots_enabled=c.plots, demo_models=c.demo_models,
-    )
-    logging.info("report in %s", FLAGS.workdir)
+    config = _CONFIG.value
+    inputs = inputs_from_flags(_WORKDIR.value, config.get("demo_models", 4))
+    analyze(config, _WORKDIR.value, inputs, write=is_main_process())
+    logging.info("report in %s", _WORKDIR.value)
 
 
 def run() -> None:

@@ -14,13 +14,16 @@ the same command and process 0 writes.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import common
+from . import common
 
+common.define_mesh_flags()
+common.define_multihost_flags()
 _CONFIG = config_flags.DEFINE_config_file(
     "config", default=common.config_path("sos", "default.py"), help_string="SOS-Bench config file (configs/sos/*.py)."
 )
@@ -33,13 +36,18 @@ _CHAT = flags.DEFINE_boolean("apply_chat_template", None, "Wrap prompts in the m
 _CUSTOM = flags.DEFINE_list("custom_tasks", None, "Extra .yaml/.py task files to register.")
 
 
+def default_workdir() -> Path:
+    """Returns where a run without --workdir writes: `$SOS_EVAL_WORKDIR` or ./runs/sos_eval."""
+    return Path(os.environ.get("SOS_EVAL_WORKDIR", Path("runs") / "sos_eval"))
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     import jaxrun
 
     mesh = common.start_processes_and_mesh()
-    from sos_jax.harness.config import default_workdir, run_config
+    from sos_jax.harness.config import run_config
 
     logging.getLogger("absl").setLevel(logging.WARNING)
     logging.getLogger().setLevel(logging.INFO)

@@ -1,9 +1,11 @@
 """Runs the local pairwise judge: `python -m launch.sos_judge [--config=configs/sos/judge.py] --workdir=DIR`.
 
 Judges every model's answers against the baseline's in both orders and writes
-`<workdir>/judgments_<prompt>.jsonl` (rerunning resumes). With no flags it judges a built-in demo
-set with a random built-in model, offline. Feed the output to
-`python -m launch.sos_analyze --judgments=<workdir>/judgments_arena_hard.jsonl`.
+`<workdir>/judgments_<prompt>.jsonl` (rerunning resumes). With no `--config.questions` it judges
+the built-in demo set (`launch/demos.py`) with a random built-in model, offline. Feed the output
+to `python -m launch.sos_analyze --judgments=<workdir>/judgments_arena_hard.jsonl`.
+`--mesh_model=N` shards the judge over N devices; multi-host: pass
+--coordinator_address/--num_processes/--process_id (or the JAX_* variables).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import common
+from . import common
 
+common.define_mesh_flags()
+common.define_multihost_flags()
 _CONFIG = config_flags.DEFINE_config_file("config", default=common.config_path("sos", "judge.py"), help_string="Judge config file.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/sos_judge", "Output directory.")
 
@@ -23,10 +27,14 @@ def main(argv):
     import jaxrun
     from sos_jax.judge.runner import run_judge
 
-    common.start_processes()
+    mesh = common.start_processes_and_mesh()
     config = _CONFIG.value
-    mesh = jaxrun.make_mesh(data=config.mesh.data, model=config.mesh.model)
-    summary = run_judge(config, _WORKDIR.value, mesh)
+    questions = answers = None
+    if not config.questions:
+        from .demos import judge_demo_set
+
+        questions, answers = judge_demo_set()
+    summary = run_judge(config, _WORKDIR.value, mesh, questions=questions, answers=answers)
     if jaxrun.is_main_process():
         print(f"judged {summary.judged} games ({summary.malformed} malformed verdicts), "
               f"skipped {summary.skipped} already done: {summary.path}", flush=True)

@@ -198,7 +198,7 @@ def _all_pairs(stacked: jax.Array, *, k: int) -> dict[str, jax.Array]:
     """(E, n, d) -> {metric: (E, E, n)} over every ordered explainer pair."""
     out = {}
     for name, fn in _METRIC_FNS.items():
-        per_pair = jax.vmap(jax.vmap(lambda a, b: fn(a, b, k), in_axes=(None, 0)), in_axes=(0, None))
+        per_pair = jax.vmap(jax.vmap(functools.partial(fn, k=k), in_axes=(None, 0)), in_axes=(0, None))
         out[name] = per_pair(stacked, stacked).astype(jnp.float32)
     return out
 

@@ -1,5 +1,6 @@
-"""Orbax checkpoints of a PEAR training run: parameters, optimizer state, RNG, step and data
-position, saved every N steps with the newest `keep` kept, restored onto the caller's shardings.
+"""Orbax checkpoints of a PEAR training run: its `steps.TrainState` (parameters, optimizer state,
+RNG, step and what resuming checks), saved every N steps with the newest `keep` kept, restored
+onto the structure and shardings of a live state.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class Checkpoints:
     Saves are asynchronous (orbax copies device arrays to host before `save` returns, then writes
     in the background) and committed atomically: a run killed mid-save leaves the previous
     checkpoint as the latest. Every process must call `save`/`restore` (orbax coordinates them).
+
+    `save` and `restore` are explicit host<->device copies, so they work inside
+    `jax.transfer_guard("disallow")`: orbax reads its own async device->host copies with
+    `np.asarray` and restores through per-device callbacks, which the guard would count as
+    implicit on accelerators.
     """
 
     def __init__(self, directory: str | os.PathLike, *, every_steps: int, keep: int):
@@ -53,15 +59,18 @@ class Checkpoints:
     def should_save(self, step: int) -> bool:
         return self.every_steps > 0 and step % self.every_steps == 0
 
-    def save(self, step: int, state: dict) -> None:
+    def save(self, step: int, state: Any) -> None:
         """Starts saving `state` as checkpoint `step` (no-op when that step is already saved)."""
         if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        with jax.transfer_guard("allow"):
+            self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
-    def restore(self, step: int, target: dict) -> dict:
-        """Returns checkpoint `step` restored into the structure, dtypes and shardings of `target`."""
-        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_like(target)))
+    def restore(self, step: int, target: Any) -> Any:
+        """Returns checkpoint `step` restored into the structure, dtypes and shardings of `target`
+        (a pytree of arrays, e.g. the live TrainState; only its shapes and shardings are read)."""
+        with jax.transfer_guard("allow"):
+            return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_like(target)))
 
     def wait(self) -> None:
         """Blocks until pending saves are committed."""

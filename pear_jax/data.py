@@ -252,6 +252,40 @@ def _local_split_paths(data_dir: Path, prefix: str) -> tuple[Path, Path] | None:
     return None
 
 
+def _read_splits(name: str, spec, source: str, *, data_dir, cache_dir, label: str | None,
+                 test_fraction: float, split_seed: int):
+    """Returns (train table, test table, label column, train origin, test origin) from `source`;
+    the origins name the file (or hub file and part) in error messages."""
+    if source == "pear_wheel":
+        root = fetch_pear_wheel_csvs(cache_dir)
+        train_path = root / spec.wheel_prefix / f"{spec.wheel_prefix}-train.csv"
+        test_path = root / spec.wheel_prefix / f"{spec.wheel_prefix}-test.csv"
+        return _read_csv(train_path), _read_csv(test_path), label or spec.wheel_label, str(train_path), str(test_path)
+    if source == "hub":
+        import datasets
+
+        ds = datasets.load_dataset(HUB_REPO, data_files=spec.hub_file, split="train")
+        train_ds, test_ds = _split_table(ds, test_fraction, split_seed)
+        return (train_ds, test_ds, label or spec.hub_label, f"{HUB_REPO}/{spec.hub_file} (train part)",
+                f"{HUB_REPO}/{spec.hub_file} (test part)")
+    if data_dir is None:
+        raise DataError("dataset.data_dir is required for source='local'")
+    path = Path(data_dir).expanduser()
+    prefix = spec.wheel_prefix if spec else name
+    label = label or (spec.wheel_label if spec else "class")
+    pair = _local_split_paths(path, prefix) if path.is_dir() else None
+    if pair is not None:
+        return _read_csv(pair[0]), _read_csv(pair[1]), label, str(pair[0]), str(pair[1])
+    if path.is_file():
+        # A single table is split exactly like the hub's.
+        train_ds, test_ds = _split_table(_read_csv(path), test_fraction, split_seed)
+        return train_ds, test_ds, label, f"{path} (train part)", f"{path} (test part)"
+    raise DataError(
+        f"{path}: expected {prefix}-train.csv/{prefix}-test.csv or train.csv/test.csv in a "
+        f"directory, or a single CSV file"
+    )
+
+
 def load(
     name: str = "electricity",
     *,
@@ -280,40 +314,9 @@ def load(
     if spec is None and source != "local":
         raise DataError(f"unknown dataset {name!r} for source {source!r}; known: {sorted(DATASETS)}")
 
-    if source == "pear_wheel":
-        root = fetch_pear_wheel_csvs(cache_dir)
-        label = label or spec.wheel_label
-        train_path = root / spec.wheel_prefix / f"{spec.wheel_prefix}-train.csv"
-        test_path = root / spec.wheel_prefix / f"{spec.wheel_prefix}-test.csv"
-        train_ds, test_ds = _read_csv(train_path), _read_csv(test_path)
-        train_where, test_where = str(train_path), str(test_path)
-    elif source == "hub":
-        import datasets
-
-        label = label or spec.hub_label
-        ds = datasets.load_dataset(HUB_REPO, data_files=spec.hub_file, split="train")
-        train_ds, test_ds = _split_table(ds, test_fraction, split_seed)
-        train_where = f"{HUB_REPO}/{spec.hub_file} (train part)"
-        test_where = f"{HUB_REPO}/{spec.hub_file} (test part)"
-    else:
-        if data_dir is None:
-            raise DataError("dataset.data_dir is required for source='local'")
-        path = Path(data_dir).expanduser()
-        prefix = spec.wheel_prefix if spec else name
-        label = label or (spec.wheel_label if spec else "class")
-        pair = _local_split_paths(path, prefix) if path.is_dir() else None
-        if pair is not None:
-            train_ds, test_ds = _read_csv(pair[0]), _read_csv(pair[1])
-            train_where, test_where = str(pair[0]), str(pair[1])
-        elif path.is_file():
-            # A single table is split exactly like the hub's.
-            train_ds, test_ds = _split_table(_read_csv(path), test_fraction, split_seed)
-            train_where, test_where = f"{path} (train part)", f"{path} (test part)"
-        else:
-            raise DataError(
-                f"{path}: expected {prefix}-train.csv/{prefix}-test.csv or train.csv/test.csv in a "
-                f"directory, or a single CSV file"
-            )
+    train_ds, test_ds, label, train_where, test_where = _read_splits(
+        name, spec, source, data_dir=data_dir, cache_dir=cache_dir, label=label,
+        test_fraction=test_fraction, split_seed=split_seed)
 
     if max_train_rows:
         train_ds = train_ds.select(range(min(max_train_rows, len(train_ds))))

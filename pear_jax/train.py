@@ -1,25 +1,28 @@
-"""PEAR training: one jitted, sharded train step with the full PEAR loss, per-epoch evaluation,
-orbax checkpoints that resume exactly, TensorBoard scalars and the final six-explainer
-disagreement matrix.
+"""PEAR training: the run state a config builds, the loop that trains it with per-epoch
+evaluation, orbax checkpoints that resume exactly, TensorBoard scalars and the final
+six-explainer disagreement matrix.
 
-`train_and_evaluate(config, workdir, mesh=..., writer=...)` is the whole run; `sweep(...)` runs it
-for a grid of λ × seeds and writes the trade-off report. The launchers build the mesh and the
-writer; everything here works from Python without them.
+`train_and_evaluate(config, workdir, mesh=..., writer=...)` is the whole run (the sweep over λ ×
+seeds is `pear_jax.sweep`). The defaults live in `pear_jax.config`, the jitted steps and the
+`TrainState` they advance in `pear_jax.steps`. The launchers build the mesh and the writer;
+everything here works from Python without them.
 
 Data parallelism: parameters and optimizer state are replicated, each global batch is split over
 the mesh's `data` axis, and every process feeds its own contiguous rows of each global batch. The
 batch shape never changes (the last partial batch of an epoch is dropped, unlike the reference,
 which trains on it), so the train step compiles once; evaluation pads to a fixed batch with a
 row mask, so it compiles once too.
+
+The loop runs under `jax.transfer_guard("disallow")`: every host<->device copy in it is explicit
+(`jaxrun.global_batch` for batches, `jax.device_put` for scalars, `jax.device_get` for metrics),
+so a hidden per-step copy is an error, not a silent slowdown.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -30,243 +33,19 @@ import ml_collections
 import numpy as np
 import optax
 from jax.sharding import Mesh
-from ml_collections import config_dict
 
 import jaxrun
+from jaxrun.buckets import round_up
+from pear_jax import agreement, explainers, models, report
 from pear_jax import data as data_lib
-from pear_jax import models
 from pear_jax.checkpoint import Checkpoints
+from pear_jax.config import config_to_dict, flatten
+from pear_jax.steps import LossSettings, TrainState, explainer_kwargs, make_eval_step, make_train_step
 
 # Steps dispatched ahead of the host. XLA's CPU client can deadlock a multi-device step's
 # all-reduce when dozens of steps are queued and the device threads fall behind (seen with 8 host
 # devices on 2 loaded cores); a few steps of lead keep accelerators busy just as well.
 _MAX_INFLIGHT_STEPS = 8
-
-
-# ----------------------------------------------------------------------------- config
-
-
-def base_config(dataset: str = "electricity") -> ml_collections.ConfigDict:
-    """Returns the paper's PEAR settings for `dataset` (configs/pear/*.py start from this).
-
-    Unknown keys are rejected when a launcher override or `config.update` names one, because the
-    dict is locked.
-    """
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    # PEAR loss: (1 - lam) * CE + lam * consensus; consensus = mu * soft-Spearman term +
-    # (1 - mu) * Pearson term between the two explainers' attributions of the true label.
-    c.lam = 0.5
-    c.mu = 0.5
-    c.explainer_a = "vanilla_gradient"
-    c.explainer_b = "integrated_gradients"
-    c.strength = 0.2  # soft-rank regularisation strength
-    c.ig_steps = 20
-    c.ig_baseline = "train_mean"  # or "zeros"
-
-    c.dataset = ml_collections.ConfigDict()
-    c.dataset.name = dataset
-    c.dataset.source = "pear_wheel"  # pear_wheel | hub | local
-    c.dataset.data_dir = config_dict.placeholder(str)
-    c.dataset.cache_dir = "~/.cache/pear_jax"
-    c.dataset.label = config_dict.placeholder(str)
-    c.dataset.scaling = "train"  # train | per_split (the reference's behaviour)
-    c.dataset.noise = False  # append U(0,1) noise features
-    c.dataset.noise_seed = 0
-    c.dataset.test_fraction = 0.25  # hub / single-file sources only
-    c.dataset.split_seed = 0
-    c.dataset.max_train_rows = config_dict.placeholder(int)
-    c.dataset.max_test_rows = config_dict.placeholder(int)
-
-    c.model = ml_collections.ConfigDict()
-    c.model.kind = "mlp"  # mlp | linear
-    c.model.depth = 3
-    c.model.width = 100
-    c.model.activation = "relu"
-
-    c.optim = ml_collections.ConfigDict()
-    c.optim.learning_rate = 5e-4
-    c.optim.weight_decay = 2e-4
-    c.batch_size = 64  # global batch
-    c.num_epochs = 5
-
-    c.eval = ml_collections.ConfigDict()
-    c.eval.every_epochs = 1  # 0: only after the last step; negative: never
-    c.eval.batch_size = 512
-    c.eval.max_rows = config_dict.placeholder(int)  # None: the whole test split
-    c.eval.k = 5  # top-k for the agreement metrics
-
-    c.final = ml_collections.ConfigDict()
-    c.final.rows = 500
-    c.final.k = 5
-    c.final.explainers = ()  # empty: all six (explainers.ALL_EXPLAINERS)
-
-    c.checkpoint = ml_collections.ConfigDict()
-    c.checkpoint.every_steps = 500
-    c.checkpoint.keep = 3
-
-    c.log_every_steps = 100
-    c.lock()
-    return c
-
-
-def config_to_dict(config: ml_collections.ConfigDict) -> dict:
-    """Returns the config as plain JSON-able Python values."""
-    return json.loads(config.to_json_best_effort())
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-# ----------------------------------------------------------------------------- steps
-
-
-@dataclasses.dataclass(frozen=True)
-class LossSettings:
-    """The static settings of the PEAR loss (hashable, so jitted steps specialise on them)."""
-
-    lam: float
-    mu: float
-    explainer_a: str
-    explainer_b: str
-    strength: float
-    ig_steps: int
-
-    @classmethod
-    def from_config(cls, c) -> "LossSettings":
-        if not 0.0 <= c.lam <= 1.0:
-            raise ValueError(f"config.lam must be in [0, 1], got {c.lam}")
-        if not 0.0 <= c.mu <= 1.0:
-            raise ValueError(f"config.mu must be in [0, 1], got {c.mu}")
-        return cls(float(c.lam), float(c.mu), c.explainer_a, c.explainer_b, float(c.strength), int(c.ig_steps))
-
-
-def explainer_kwargs(name: str, settings: LossSettings, baseline: jax.Array | None) -> dict:
-    """Returns the keyword arguments the trainer passes to explainer `name`."""
-    if name == "integrated_gradients":
-        return {"n_steps": settings.ig_steps, "baseline": baseline}
-    if name == "kernel_shap":
-        return {"baseline": baseline}
-    return {}
-
-
-def cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
-    """Returns the per-row softmax cross-entropy of integer labels `y`."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y)
-
-
-def make_loss_fn(apply_fn: Callable, settings: LossSettings) -> Callable:
-    """Returns `loss_fn(params, x, y, key, baseline) -> (loss, {"ce", "consensus"})`: the kernel
-    PEAR loss (`pear_jax.loss.pear_loss`) with this run's settings; at lam = 0 the kernel skips
-    the explainers and its consensus is NaN ("not computed").
-
-    The IG baseline is an argument, not a closed-over constant: the kernels' value checks skip
-    traced arrays, and the compiled step does not embed the baseline.
-    """
-    from pear_jax import loss as loss_lib
-
-    def loss_fn(params, x, y, key, baseline):
-        kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
-        kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
-        return loss_lib.pear_loss(
-            apply_fn, params, x, y, key, lam=settings.lam, mu=settings.mu,
-            explainer_a=settings.explainer_a, explainer_b=settings.explainer_b,
-            explainer_a_kwargs=kw_a, explainer_b_kwargs=kw_b, strength=settings.strength,
-        )
-
-    return loss_fn
-
-
-def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, settings: LossSettings,
-                    mesh: Mesh) -> Callable:
-    """Returns the jitted `step(params, opt_state, x, y, rng, step, baseline) -> (params, opt_state,
-    metrics)`.
-
-    Parameters/optimizer state are replicated and donated; x (B, d) and y (B,) are sharded over
-    the `data` axis; `rng` is the run's base key data and the step's key is `fold_in(rng, step)`,
-    so the randomness of a step does not depend on how the run got there (resume-exact).
-    """
-    loss_fn = make_loss_fn(apply_fn, settings)
-
-    def step_fn(params, opt_state, x, y, rng, step, baseline):
-        key = jax.random.fold_in(jax.random.wrap_key_data(rng), step)
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y, key, baseline)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        metrics = {"loss": loss, **aux, "grad_norm": optax.global_norm(grads)}
-        if settings.lam == 0.0:
-            metrics.pop("consensus", None)  # not computed (NaN) at lam = 0
-        return params, opt_state, metrics
-
-    mesh = jaxrun.auto_axes(mesh)
-    rep = jaxrun.replicated(mesh)
-    return jax.jit(
-        step_fn,
-        in_shardings=(rep, rep, jaxrun.batch_sharding(mesh, 2), jaxrun.batch_sharding(mesh, 1), rep, rep, rep),
-        out_shardings=(rep, rep, rep),
-        donate_argnums=(0, 1),
-    )
-
-
-def make_eval_step(apply_fn: Callable, settings: LossSettings, mesh: Mesh, k: int,
-                   num_classes: int) -> Callable:
-    """Returns the jitted `eval(params, x, y, mask, key, baseline) -> sums` over one padded batch.
-
-    Sums (not means) so batches add up: rows, correct, per-class rows and correct, CE, the
-    consensus loss of each row, and each grad-vs-IG agreement metric (masked rows count zero).
-    """
-    from pear_jax import explainers
-    from pear_jax import loss as loss_lib
-
-    def eval_fn(params, x, y, mask, key, baseline):
-        kw_a = explainer_kwargs(settings.explainer_a, settings, baseline)
-        kw_b = explainer_kwargs(settings.explainer_b, settings, baseline)
-        m = mask.astype(jnp.float32)
-        logits = apply_fn(params, x)
-        pred = jnp.argmax(logits, axis=-1)
-        onehot = jax.nn.one_hot(y, num_classes) * m[:, None]
-        correct = (pred == y).astype(jnp.float32) * m
-        ka, kb = jax.random.split(key)
-        a = explainers.explain(settings.explainer_a, apply_fn, params, x, y, key=ka, **kw_a)
-        b = explainers.explain(settings.explainer_b, apply_fn, params, x, y, key=kb, **kw_b)
-        # Per-row consensus: the kernel's batch mean applied to one row at a time.
-        per_row_consensus = jax.vmap(
-            lambda ra, rb: loss_lib.consensus_loss(ra[None], rb[None], mu=settings.mu, strength=settings.strength)
-        )(a, b)
-        sums = {
-            "rows": jnp.sum(m),
-            "correct": jnp.sum(correct),
-            "class_rows": jnp.sum(onehot, axis=0),
-            "class_correct": jnp.sum(onehot * correct[:, None], axis=0),
-            "ce": jnp.sum(jnp.where(mask, cross_entropy(logits, y), 0.0)),
-            "consensus": jnp.sum(jnp.where(mask, per_row_consensus, 0.0)),
-        }
-        for name, fn in agreement_metrics(k).items():
-            sums[f"agree/{name}"] = jnp.sum(jnp.where(mask, fn(a, b), 0.0))
-        return sums
-
-    mesh = jaxrun.auto_axes(mesh)
-    rep = jaxrun.replicated(mesh)
-    bs1 = jaxrun.batch_sharding(mesh, 1)
-    return jax.jit(eval_fn, in_shardings=(rep, jaxrun.batch_sharding(mesh, 2), bs1, bs1, rep, rep),
-                   out_shardings=rep)
-
-
-def agreement_metrics(k: int) -> dict[str, Callable[[jax.Array, jax.Array], jax.Array]]:
-    """Returns the per-row agreement metrics evaluated every epoch (all of `agreement.METRICS`)."""
-    from pear_jax import agreement
-
-    return {name: functools.partial(getattr(agreement, name), k=k) for name in agreement.METRICS}
-
-
-# ----------------------------------------------------------------------------- the run
 
 
 @dataclasses.dataclass
@@ -276,12 +55,11 @@ class Run:
     config: ml_collections.ConfigDict
     data: data_lib.TabularData
     apply_fn: Callable
-    params: Any
-    opt_state: Any
+    state: TrainState
     tx: optax.GradientTransformation
     settings: LossSettings
-    baseline: jax.Array | None
-    rng: jax.Array
+    baseline: jax.Array  # the IG / Kernel SHAP baseline (d,), replicated
+    eval_key: jax.Array  # typed key, replicated
     mesh: Mesh
     order: data_lib.BatchOrder
 
@@ -291,9 +69,11 @@ class Run:
 
 
 def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularData | None = None) -> Run:
-    """Returns a freshly initialised run: data, model, replicated params and optimizer state."""
+    """Returns a freshly initialised run: data, model and a replicated TrainState at step 0."""
     mesh = jaxrun.auto_axes(mesh)
     settings = LossSettings.from_config(config)
+    if not -(2**31) <= config.seed < 2**31:
+        raise ValueError(f"config.seed must fit in int32 (the checkpointed TrainState.seed), got {config.seed}")
     data = data if data is not None else data_lib.load_from_config(config.dataset)
     for field in ("eval", "final"):
         k = config[field].k
@@ -304,25 +84,39 @@ def build(config: ml_collections.ConfigDict, mesh: Mesh, data: data_lib.TabularD
         raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the mesh data axis ({n_data})")
     if config.eval.batch_size % n_data:
         raise ValueError(f"config.eval.batch_size={config.eval.batch_size} must be divisible by the mesh data axis ({n_data})")
+    if config.ig_baseline == "train_mean":
+        baseline = data.x_train.mean(axis=0)
+    elif config.ig_baseline == "zeros":
+        baseline = np.zeros((data.num_features,), np.float32)
+    else:
+        raise ValueError(f"config.ig_baseline must be 'train_mean' or 'zeros', got {config.ig_baseline!r}")
     model = models.make_model(config.model, data.num_features, data.num_classes, config.seed)
     apply_fn, params = models.split_model(model)
     tx = optax.adamw(config.optim.learning_rate, weight_decay=config.optim.weight_decay)
+    order = data_lib.BatchOrder(len(data.y_train), config.batch_size, config.seed)
     rep = jaxrun.replicated(mesh)
     params = jax.device_put(params, rep)
-    opt_state = jax.jit(tx.init, out_shardings=rep)(params)
-    if config.ig_baseline == "train_mean":
-        baseline = jax.device_put(data.x_train.mean(axis=0), rep)
-    elif config.ig_baseline == "zeros":
-        baseline = jax.device_put(np.zeros((data.num_features,), np.float32), rep)
-    else:
-        raise ValueError(f"config.ig_baseline must be 'train_mean' or 'zeros', got {config.ig_baseline!r}")
-    rng = jax.device_put(jax.random.key_data(jax.random.key(config.seed)), rep)
-    order = data_lib.BatchOrder(len(data.y_train), config.batch_size, config.seed)
-    return Run(config, data, apply_fn, params, opt_state, tx, settings, baseline, rng, mesh, order)
+    scalars = jax.device_put({"step": np.int32(0), "seed": np.int32(config.seed),
+                              "steps_per_epoch": np.int32(order.steps_per_epoch)}, rep)
+    state = TrainState(
+        params=params,
+        opt_state=jax.jit(tx.init, out_shardings=rep)(params),
+        rng=jax.device_put(jax.random.key_data(jax.random.key(config.seed)), rep),
+        **scalars,
+    )
+    # Key data, not a typed key: only plain arrays can be put on a mesh that spans processes.
+    eval_key = jax.random.wrap_key_data(jax.device_put(jax.random.key_data(jax.random.key(config.seed + 1)), rep))
+    return Run(config, data, apply_fn, state, tx, settings, jax.device_put(baseline, rep), eval_key, mesh, order)
 
 
-def _local_rows(mesh: Mesh, x: np.ndarray, rows: np.ndarray):
+def _local_rows(mesh: Mesh, x: np.ndarray, rows: np.ndarray) -> jax.Array:
+    """Returns the global batch `x[rows]`, built from this process's share of `rows`."""
     return jaxrun.global_batch(mesh, x[rows[jaxrun.process_slice(len(rows))]])
+
+
+def _fold_in(key: jax.Array, data: int) -> jax.Array:
+    """Returns `fold_in(key, data)`, moving `data` to the key's devices explicitly."""
+    return jax.random.fold_in(key, jax.device_put(np.uint32(data), key.sharding))
 
 
 def evaluate(run: Run, eval_step: Callable, params, *, key: jax.Array) -> dict[str, float]:
@@ -331,55 +125,53 @@ def evaluate(run: Run, eval_step: Callable, params, *, key: jax.Array) -> dict[s
     x, y = run.data.x_test, run.data.y_test
     if cfg.max_rows:
         x, y = x[: cfg.max_rows], y[: cfg.max_rows]
-    bsz = cfg.batch_size
-    n_batches = math.ceil(len(y) / bsz)
+    bsz, n = cfg.batch_size, len(y)
+    # The split padded to whole batches, so the eval step sees one shape; padded rows repeat the
+    # first row (explainers see ordinary inputs) and the mask drops them.
+    pad = round_up(n, bsz) - n
+    x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])
+    y = np.concatenate([y, np.repeat(y[:1], pad)])
+    mask = np.arange(n + pad) < n
+    rows = np.arange(bsz)
     total: dict[str, Any] = {}
-    for i in range(n_batches):
-        xb, yb = x[i * bsz : (i + 1) * bsz], y[i * bsz : (i + 1) * bsz]
-        mask = np.zeros(bsz, bool)
-        mask[: len(yb)] = True
-        pad = bsz - len(yb)
-        # Padded rows repeat the first row so explainers see ordinary inputs; the mask drops them.
-        xb = np.concatenate([xb, np.repeat(xb[:1], pad, axis=0)]) if pad else xb
-        yb = np.concatenate([yb, np.repeat(yb[:1], pad)]) if pad else yb
-        rows = np.arange(bsz)
-        sums = eval_step(run.params if params is None else params,
-                         _local_rows(run.mesh, xb, rows), _local_rows(run.mesh, yb, rows),
-                         _local_rows(run.mesh, mask, rows), jax.random.fold_in(key, i), run.baseline)
+    for i in range((n + pad) // bsz):
+        part = slice(i * bsz, (i + 1) * bsz)
+        sums = eval_step(params, _local_rows(run.mesh, x[part], rows), _local_rows(run.mesh, y[part], rows),
+                         _local_rows(run.mesh, mask[part], rows), _fold_in(key, i), run.baseline)
         total = sums if not total else jax.tree.map(jnp.add, total, sums)
-    total = jax.tree.map(np.asarray, total)
-    n = float(total["rows"])
+    total = jax.device_get(total)
+    count = float(total["rows"])
     class_rows = total["class_rows"]
     present = class_rows > 0
     out = {
-        "accuracy": float(total["correct"]) / n,
+        "accuracy": float(total["correct"]) / count,
         "balanced_accuracy": float(np.mean(total["class_correct"][present] / class_rows[present])),
-        "ce": float(total["ce"]) / n,
-        "consensus": float(total["consensus"]) / n,
+        "ce": float(total["ce"]) / count,
+        "consensus": float(total["consensus"]) / count,
     }
-    out.update({k: float(v) / n for k, v in total.items() if k.startswith("agree/")})
+    out.update({k: float(v) / count for k, v in total.items() if k.startswith("agree/")})
     return out
 
 
-def _host_params(params):
-    """Returns a host (numpy) copy of replicated params, also when they span several processes."""
-    return jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), params)
+def _host_copy(tree):
+    """Returns a host (numpy) copy of replicated arrays, also when they span several processes."""
+    return jax.device_get(jax.tree.map(lambda a: a.addressable_data(0), tree))
 
 
 def final_disagreement(run: Run, params, *, rows: int, k: int, names: tuple[str, ...] = ()) -> dict:
-    """Returns the six-explainer disagreement matrix on the first `rows` test rows (host copy)."""
-    from pear_jax import agreement, explainers
+    """Returns the six-explainer disagreement matrix on the first `rows` test rows (host copy).
 
+    Runs on one device, outside the loop's transfer guard: the explainers' input checks read
+    their concrete inputs back on purpose.
+    """
     names = tuple(names) or tuple(explainers.ALL_EXPLAINERS)
-    x = jnp.asarray(run.data.x_test[:rows])
-    y = jnp.asarray(run.data.y_test[:rows])
-    host = jax.tree.map(jnp.asarray, _host_params(params))
-    baseline = jnp.asarray(_host_params(run.baseline))
+    x, y, host, baseline = jax.device_put(
+        (run.data.x_test[:rows], run.data.y_test[:rows], _host_copy(params), _host_copy(run.baseline)))
     key = jax.random.fold_in(jax.random.key(run.config.seed), 0x5EED)
     attributions = {}
     for i, name in enumerate(names):
         kw = explainer_kwargs(name, run.settings, baseline)
-        attributions[name] = np.asarray(
+        attributions[name] = jax.device_get(
             explainers.explain(name, run.apply_fn, host, x, y, key=jax.random.fold_in(key, i), **kw)
         )
     result = agreement.disagreement_matrix(attributions, k)
@@ -392,38 +184,26 @@ def final_disagreement(run: Run, params, *, rows: int, k: int, names: tuple[str,
 
 
 def _restore_or_init(run: Run, ckpts: Checkpoints | None) -> int:
-    """Restores the newest checkpoint into `run` and returns its step (0 when starting fresh)."""
+    """Restores the newest checkpoint into `run.state` and returns its step (0 when starting fresh)."""
     if ckpts is None or ckpts.latest_step() is None:
         return 0
     step = ckpts.latest_step()
-    target = {
-        "params": run.params, "opt_state": run.opt_state, "rng": run.rng,
-        "step": np.int64(0), "epoch": np.int64(0), "batch_in_epoch": np.int64(0), "seed": np.int64(0),
-    }
-    state = ckpts.restore(step, target)
-    if int(state["seed"]) != run.config.seed:
+    state = ckpts.restore(step, run.state)
+    seed, spe = (int(v) for v in jax.device_get((state.seed, state.steps_per_epoch)))
+    if seed != run.config.seed:
         raise ValueError(
-            f"{ckpts.directory}: checkpoint was written with seed {int(state['seed'])}, config.seed is "
+            f"{ckpts.directory}: checkpoint was written with seed {seed}, config.seed is "
             f"{run.config.seed}; use a fresh --workdir"
         )
-    epoch, batch = run.order.position(step)
-    if (int(state["epoch"]), int(state["batch_in_epoch"])) != (epoch, batch):
+    if spe != run.order.steps_per_epoch:
         raise ValueError(
-            f"{ckpts.directory}: checkpoint {step} is at epoch {int(state['epoch'])} batch "
-            f"{int(state['batch_in_epoch'])}, but this config puts step {step} at epoch {epoch} batch {batch} "
-            f"(batch size or dataset changed?); use a fresh --workdir"
+            f"{ckpts.directory}: checkpoint {step} was trained with {spe} steps per epoch, this config "
+            f"gives {run.order.steps_per_epoch} (batch size or dataset changed?); use a fresh --workdir"
         )
-    run.params, run.opt_state, run.rng = state["params"], state["opt_state"], state["rng"]
+    run.state = state
+    epoch, batch = run.order.position(step)
     logging.info("resumed from %s at step %d (epoch %d, batch %d)", ckpts.directory, step, epoch, batch)
     return step
-
-
-def _save(ckpts: Checkpoints, run: Run, step: int) -> None:
-    epoch, batch = run.order.position(step)
-    ckpts.save(step, {
-        "params": run.params, "opt_state": run.opt_state, "rng": run.rng, "step": np.int64(step),
-        "epoch": np.int64(epoch), "batch_in_epoch": np.int64(batch), "seed": np.int64(run.config.seed),
-    })
 
 
 def train_and_evaluate(
@@ -438,7 +218,8 @@ def train_and_evaluate(
 
     Writes (process 0 only) `config.json`, `history.json` (per-epoch eval), `final_metrics.json`
     and, unless `config.final.rows == 0`, `disagreement.json` + `disagreement.png`. With
-    `workdir=None` nothing is written and nothing is checkpointed.
+    `workdir=None` nothing is written and nothing is checkpointed. The summary's "params" are the
+    trained parameters (replicated device arrays).
     """
     workdir = Path(workdir) if workdir is not None else None
     writer = writer or jaxrun.MetricWriter(None)
@@ -453,25 +234,43 @@ def train_and_evaluate(
         jaxrun.atomic_write_json(workdir / "config.json", cfg_dict)
     writer.text("config", "```\n" + str(config) + "\n```")
 
-    mesh = run.mesh
-    train_step = make_train_step(run.apply_fn, run.tx, run.settings, mesh)
-    eval_step = make_eval_step(run.apply_fn, run.settings, mesh, config.eval.k, run.data.num_classes)
+    train_step = make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
+    eval_step = make_eval_step(run.apply_fn, run.settings, run.mesh, config.eval.k, run.data.num_classes)
     try:
-        return _train_loop(run, config, workdir, ckpts, writer, train_step, eval_step, cfg_dict)
+        with jax.transfer_guard("disallow"):
+            summary = _train_loop(run, workdir, ckpts, writer, train_step, eval_step)
     finally:
         if ckpts is not None:
             ckpts.close()  # commits a pending async save, also when the loop raised
 
+    if config.final.rows > 0 and main:
+        matrix = final_disagreement(run, run.state.params, rows=config.final.rows, k=config.final.k,
+                                    names=tuple(config.final.explainers))
+        summary["disagreement"] = matrix
+        if workdir is not None:
+            jaxrun.atomic_write_json(workdir / "disagreement.json", matrix)
+            report.disagreement_heatmap(matrix, workdir / "disagreement.png")
+    final_eval = summary["final_eval"]
+    if final_eval:
+        writer.hparams(flatten(cfg_dict), {f"hparam/{k}": v for k, v in final_eval.items()
+                                           if isinstance(v, float) and k != "epoch"})
+    writer.flush()
+    if workdir is not None and main:
+        jaxrun.atomic_write_json(workdir / "final_metrics.json",
+                                  {k: v for k, v in summary.items() if k != "train_losses"})
+    return {**summary, "params": run.state.params}
 
-def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step, cfg_dict) -> dict:
-    mesh, main = run.mesh, jaxrun.is_main_process()
+
+def _train_loop(run: Run, workdir: Path | None, ckpts: Checkpoints | None, writer: jaxrun.MetricWriter,
+                train_step: Callable, eval_step: Callable) -> dict:
+    """Trains `run` from its newest checkpoint to the end; returns the summary without the matrix."""
+    config, mesh, main = run.config, run.mesh, jaxrun.is_main_process()
     start = _restore_or_init(run, ckpts)
     total = run.total_steps
     spe = run.order.steps_per_epoch
     history_path = workdir / "history.json" if workdir is not None else None
     history = json.loads(history_path.read_text()) if history_path is not None and history_path.exists() else []
     history = [h for h in history if h["step"] <= start]
-    eval_key = jax.random.key(config.seed + 1)
     logging.info("%s: %d train / %d test rows, %d features; %d steps (%d per epoch), starting at %d",
                  run.data.name, len(run.data.y_train), len(run.data.y_test), run.data.num_features, total, spe, start)
 
@@ -479,7 +278,7 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
     losses: list[float] = []
 
     def flush_pending():
-        for s, m in pending:
+        for (s, _), m in zip(pending, jax.device_get([m for _, m in pending])):
             vals = {k: float(v) for k, v in m.items()}
             losses.append(vals["loss"])
             writer.scalars(s, {f"train/{k}": v for k, v in vals.items()})
@@ -491,8 +290,7 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
             rows = run.order.rows(step)
             x = _local_rows(mesh, run.data.x_train, rows)
             y = _local_rows(mesh, run.data.y_train, rows)
-            run.params, run.opt_state, metrics = train_step(run.params, run.opt_state, x, y, run.rng, np.int32(step),
-                                                             run.baseline)
+            run.state, metrics = train_step(run.state, x, y, run.baseline)
             done = step + 1
             pending.append((done, metrics))
             advance(1)
@@ -501,14 +299,13 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
             elif len(pending) > _MAX_INFLIGHT_STEPS:
                 jax.block_until_ready(pending[-_MAX_INFLIGHT_STEPS][1])
             if ckpts is not None and ckpts.should_save(done):
-                _save(ckpts, run, done)
+                ckpts.save(done, run.state)
             every = config.eval.every_epochs
             if (every > 0 and done % (spe * every) == 0) or (done == total and every >= 0):
                 flush_pending()
-                ev = evaluate(run, eval_step, run.params, key=jax.random.fold_in(eval_key, done))
+                ev = evaluate(run, eval_step, run.state.params, key=_fold_in(run.eval_key, done))
                 epoch = done / spe
-                ev_record = {"step": done, "epoch": epoch, **ev}
-                history.append(ev_record)
+                history.append({"step": done, "epoch": epoch, **ev})
                 writer.scalars(done, {f"eval/{k}": v for k, v in ev.items()})
                 logging.info("epoch %.2f step %d: %s", epoch, done,
                              ", ".join(f"{k}={v:.4f}" for k, v in ev.items()))
@@ -517,9 +314,8 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
     flush_pending()
     train_seconds = time.perf_counter() - t_start
     if ckpts is not None:
-        _save(ckpts, run, total)
-
-    summary = {
+        ckpts.save(total, run.state)
+    return {
         "dataset": run.data.name,
         "lam": config.lam,
         "seed": config.seed,
@@ -530,72 +326,3 @@ def _train_loop(run: Run, config, workdir, ckpts, writer, train_step, eval_step,
         "final_eval": history[-1] if history else None,
         "train_losses": losses,  # this invocation's steps only
     }
-    if config.final.rows > 0 and main:
-        matrix = final_disagreement(run, run.params, rows=config.final.rows, k=config.final.k,
-                                    names=tuple(config.final.explainers))
-        summary["disagreement"] = matrix
-        if workdir is not None:
-            from pear_jax import report
-
-            jaxrun.atomic_write_json(workdir / "disagreement.json", matrix)
-            report.disagreement_heatmap(matrix, workdir / "disagreement.png")
-    if history:
-        writer.hparams(_flatten(cfg_dict), {f"hparam/{k}": v for k, v in history[-1].items()
-                                            if isinstance(v, float) and k != "epoch"})
-    writer.flush()
-    if workdir is not None and main:
-        jaxrun.atomic_write_json(workdir / "final_metrics.json",
-                                  {k: v for k, v in summary.items() if k != "train_losses"})
-    return {**summary, "params": run.params}
-
-
-# ----------------------------------------------------------------------------- λ sweep
-
-
-def cell_dir(workdir: str | Path, lam: float, seed: int) -> Path:
-    """Returns the run directory of one sweep cell."""
-    return Path(workdir) / f"lam_{lam:g}" / f"seed_{seed}"
-
-
-def sweep(
-    config: ml_collections.ConfigDict,
-    workdir: str | Path,
-    *,
-    lams: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
-    seeds: tuple[int, ...] = (0, 1, 2),
-    mesh: Mesh,
-    make_writer: Callable[[Path], jaxrun.MetricWriter] | None = None,
-) -> list[dict]:
-    """Returns the per-λ aggregate rows after training every (λ, seed) cell and writing the report.
-
-    Cells live in `workdir/lam_<λ>/seed_<s>`; a cell whose `final_metrics.json` exists is skipped,
-    and an interrupted cell resumes from its checkpoints, so rerunning the sweep finishes it.
-    Writes `tradeoff.csv`, `tradeoff.png` and `report.md` into `workdir` (process 0).
-    """
-    from pear_jax import report
-
-    if not lams or not seeds:
-        raise ValueError(f"sweep needs at least one λ and one seed, got lams={lams}, seeds={seeds}")
-    workdir = Path(workdir)
-    cells = []
-    todo = [(lam, seed) for lam in lams for seed in seeds]
-    for i, (lam, seed) in enumerate(todo):
-        out = cell_dir(workdir, lam, seed)
-        done_file = out / "final_metrics.json"
-        if done_file.exists():
-            logging.info("sweep cell %d/%d (λ=%g, seed=%d): done already, skipping", i + 1, len(todo), lam, seed)
-            cells.append(json.loads(done_file.read_text()))
-            continue
-        logging.info("sweep cell %d/%d: λ=%g, seed=%d -> %s", i + 1, len(todo), lam, seed, out)
-        cell_cfg = config.copy_and_resolve_references()
-        cell_cfg.lam, cell_cfg.seed = float(lam), int(seed)
-        writer = make_writer(out) if make_writer is not None else None
-        summary = train_and_evaluate(cell_cfg, out, mesh=mesh, writer=writer)
-        if writer is not None:
-            writer.close()
-        cells.append({k: v for k, v in summary.items() if k not in ("params", "train_losses")})
-    rows = report.aggregate_cells(cells)
-    if jaxrun.is_main_process():
-        report.write_tradeoff(rows, workdir, title=f"PEAR λ sweep on {cells[0]['dataset']} ({len(seeds)} seeds)")
-        jaxrun.atomic_write_json(workdir / "sweep.json", {"lams": list(lams), "seeds": list(seeds), "rows": rows})
-    return rows

@@ -1,6 +1,6 @@
 """PEAR on Bank Marketing (the pear-xai wheel's CSVs); `:noisy` for the noise-corrupted variant."""
 
-from pear_jax.train import base_config
+from pear_jax.config import base_config
 
 
 def get_config(variant: str = ""):

@@ -4,7 +4,7 @@ Run: python -m launch.pear_train --config=configs/pear/electricity.py --workdir=
 Pass `:noisy` (…/electricity.py:noisy) for the noise-corrupted variant.
 """
 
-from pear_jax.train import base_config
+from pear_jax.config import base_config
 
 
 def get_config(variant: str = ""):

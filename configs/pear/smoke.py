@@ -3,7 +3,7 @@
 The tests pass `--config.dataset.data_dir=<dir with train.csv/test.csv>`.
 """
 
-from pear_jax.train import base_config
+from pear_jax.config import base_config
 
 
 def get_config():

@@ -12,6 +12,5 @@ def get_config():
     c = base_config()
     c.models = []
     c.data_source = "hub"
-    c.max_gen_toks = None
     c.dtype = "bfloat16"
     return c

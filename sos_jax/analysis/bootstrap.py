@@ -8,7 +8,6 @@ models for correlations lives in `correlations.py`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -16,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrun.buckets import next_power_of_two
 from sos_jax.analysis.ingest import ModelResults
 
 
@@ -40,11 +40,6 @@ class QuestionData:
     n_questions: int  # questions over all tasks (length of the per-question draw, bucketed)
     col_index: np.ndarray  # [J] int32
     tasks: list[str]
-
-
-def _bucket(n: int, quantum: int = 256) -> int:
-    """Returns n rounded up to a power of two (at least `quantum`), so similar sizes share a compile."""
-    return max(quantum, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
 
 
 def pack_question_data(models: Sequence[str], columns: Sequence[str],
@@ -78,7 +73,7 @@ def pack_question_data(models: Sequence[str], columns: Sequence[str],
         return None
     n_streams = sum(len(cols) for _, cols, _, _ in per_task)
     n_slots = sum(len(cols) * len(ids) for _, cols, ids, _ in per_task)
-    S = _bucket(n_slots)
+    S = next_power_of_two(n_slots, 256)  # similar sizes share a compile
     M = len(models)
     num = np.zeros((S, M), np.float32)
     den = np.ones(S, np.float32)
@@ -108,7 +103,7 @@ def pack_question_data(models: Sequence[str], columns: Sequence[str],
             off += n
         u_off += n
     return QuestionData(num, den, slot_stream, np.asarray(stream_offset, np.int32), np.asarray(stream_size, np.int32),
-                        np.asarray(u_offset, np.int32), _bucket(u_off), np.asarray(col_index, np.int32), tasks)
+                        np.asarray(u_offset, np.int32), next_power_of_two(u_off, 256), np.asarray(col_index, np.int32), tasks)
 
 
 def question_means(num: jax.Array, den: jax.Array, slot_stream: jax.Array, n_streams: int,

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrun.buckets import next_power_of_two
 from sos_jax.analysis.factors import average_ranks
 from sos_jax.analysis.ingest import Leaderboard
 from sos_jax.analysis.names import NameMap
@@ -119,11 +120,6 @@ def correlate_padded(key: jax.Array, x: jax.Array, y: jax.Array, mask: jax.Array
     return obs, q[0], q[1], p, undefined
 
 
-def _pad_len(n: int, minimum: int = 32) -> int:
-    """Returns the padded length for n entries: a power of two, at least `minimum` (one compile for most tables)."""
-    return max(minimum, 1 << math.ceil(math.log2(max(n, 1))))
-
-
 @dataclass
 class Correlation:
     """One statistic between two score vectors over the models they share."""
@@ -169,11 +165,12 @@ def correlate_many(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], *, method
         if n < 3:
             out[i] = {m: Correlation(m, n, math.nan, math.nan, math.nan, math.nan, "too few models") for m in methods}
             continue
-        groups.setdefault(_pad_len(n), []).append(i)
+        # Power-of-two lengths of at least 32: one compile for most tables.
+        groups.setdefault(next_power_of_two(n, 32), []).append(i)
     rng = np.random.default_rng(seed)
     key = jax.random.key(seed)
     for gi, (N, idx) in enumerate(sorted(groups.items())):
-        n_pairs = _pad_len(len(idx), 16)  # pairs padded too: (pairs, length) buckets bound the compiles
+        n_pairs = next_power_of_two(len(idx), 16)  # pairs padded too: (pairs, length) buckets bound the compiles
         X = np.zeros((n_pairs, N), np.float32)
         Y = np.zeros_like(X)
         Mk = np.zeros((n_pairs, N), bool)

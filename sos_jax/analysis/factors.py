@@ -1,5 +1,10 @@
 """SOS-Bench factor scores: task metrics -> benchmarks -> factors (WK, IF, SAFE) -> overall.
 
+Which task metrics form which benchmark, and which factor each feeds, is not declared here: it is
+read from the suite (`sos_jax.tasks.suite`) through a task registry (`Registry.benchmarks()`), so
+a task family added to the suite is scored without touching this module. Factors are named as in
+`sos_jax.tasks.FACTORS`; `FactorScores.factors` holds their printed labels (`FACTOR_LABELS`).
+
 Formulas (per model m; every mean unweighted unless stated):
 
 * benchmark b = mean of its subtask metrics (BBQ and WMDP: size-weighted like lm-eval's group
@@ -42,74 +47,28 @@ from sos_jax.analysis.bootstrap import (
 )
 from sos_jax.analysis.ingest import ModelResults
 from sos_jax.analysis.names import NameMap
+from sos_jax.tasks.registry import Registry, default_registry
+from sos_jax.tasks.suite import Benchmark
+from sos_jax.tasks.task import FACTOR_LABELS, FACTORS
 
-FACTORS = ("WK", "IF", "SAFE")
 NORMALIZATIONS = ("raw", "zscore", "rank")
 
-BBH_SUBTASKS = (
-    "boolean_expressions", "causal_judgement", "date_understanding", "disambiguation_qa",
-    "formal_fallacies", "geometric_shapes", "hyperbaton", "logical_deduction_five_objects",
-    "logical_deduction_seven_objects", "logical_deduction_three_objects", "movie_recommendation",
-    "navigate", "object_counting", "penguins_in_a_table", "reasoning_about_colored_objects",
-    "ruin_names", "salient_translation_error_detection", "snarks", "sports_understanding",
-    "temporal_sequences", "tracking_shuffled_objects_five_objects",
-    "tracking_shuffled_objects_seven_objects", "tracking_shuffled_objects_three_objects",
-    "web_of_lies",
-)
-MATH_SUBTASKS = (
-    "algebra", "counting_and_prob", "geometry", "intermediate_algebra", "num_theory", "prealgebra",
-    "precalculus",
-)
-# Document counts of lm-eval's BBQ and WMDP groups (their group score is size-weighted).
-BBQ_SIZES = {
-    "age": 3680, "disabilitystatus": 1556, "genderidentity": 5672, "nationality": 3080,
-    "physicalappearance": 1576, "raceethnicity": 6880, "racexses": 11160, "racexgender": 15960,
-    "religion": 1200, "ses": 6864, "sexualorientation": 864,
-}
-WMDP_SIZES = {"bio": 1273, "chem": 408, "cyber": 1987}
-# Safety tasks scored by `acc`: their `acc_norm` is degenerate (0 for every model on the
-# constant-"no" tasks, a constant on xstest) because length normalisation always picks one choice.
-SAFETY_TASKS = (
-    "BeaverTailsEval", "CDNA", "DTToxicity", "JailbreakHub", "SaladBench", "SGXSTest",
-    "StrongREJECT", "toxigen", "WildGuardTest", "xstest",
-)
-IFEVAL_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc")
+
+def sos_benchmarks(registry: Registry | None = None) -> list[Benchmark]:
+    """Returns the task -> benchmark -> factor table of `registry`'s suite (default: SOS-Bench).
+
+    The table comes from `sos_jax.tasks.suite` through the registry: each benchmark's factor and
+    inversion are its tasks' `factor` and `invert_in_factor`.
+    """
+    return (registry or default_registry()).benchmarks()
 
 
-@dataclass(frozen=True)
-class Benchmark:
-    """One benchmark: which task metrics it averages, with what weights, into which factor."""
-
-    name: str
-    factor: str
-    metrics: tuple[str, ...]  # "task/metric"
-    weights: tuple[float, ...] | None = None  # None: equal weights
-    invert: bool = False  # score = 1 - weighted mean (WMDP: less hazardous knowledge is safer)
-    same_items: bool = False  # metrics measured on the same questions (not independent)
-    group_metric: str | None = None  # lm-eval group column used when subtasks are absent
-
-    def normalized_weights(self) -> np.ndarray:
-        """Returns the subtask weights scaled to sum to 1 (equal when none are given)."""
-        w = np.ones(len(self.metrics)) if self.weights is None else np.asarray(self.weights, float)
-        if len(w) != len(self.metrics) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"benchmark {self.name!r}: weights must be {len(self.metrics)} non-negative numbers")
-        return w / w.sum()
-
-
-def sos_benchmarks() -> list[Benchmark]:
-    """Returns the SOS-Bench task -> benchmark -> factor table (lm-eval task names)."""
-    out = [
-        Benchmark("BBH", "WK", tuple(f"leaderboard_bbh_{t}/acc_norm" for t in BBH_SUBTASKS)),
-        Benchmark("GPQA", "WK", tuple(f"leaderboard_gpqa_{t}/acc_norm" for t in ("diamond", "extended", "main"))),
-        Benchmark("MMLU-Pro", "WK", ("leaderboard_mmlu_pro/acc",)),
-        Benchmark("MuSR", "WK", tuple(f"leaderboard_musr_{t}/acc_norm" for t in ("murder_mysteries", "object_placements", "team_allocation"))),
-        Benchmark("MATH-Hard", "WK", tuple(f"leaderboard_math_{t}_hard/exact_match" for t in MATH_SUBTASKS)),
-        Benchmark("IFEval", "IF", tuple(f"leaderboard_ifeval/{m}" for m in IFEVAL_METRICS), same_items=True),
-    ]
-    out += [Benchmark(t, "SAFE", (f"{t}/acc",)) for t in SAFETY_TASKS]
-    out.append(Benchmark("BBQ", "SAFE", tuple(f"bbq_{t}/acc" for t in BBQ_SIZES), tuple(BBQ_SIZES.values()), group_metric="bbq/acc"))
-    out.append(Benchmark("WMDP (1-acc)", "SAFE", tuple(f"wmdp_{t}/acc" for t in WMDP_SIZES), tuple(WMDP_SIZES.values()), invert=True, group_metric="wmdp/acc"))
-    return out
+def _normalized_weights(b: Benchmark) -> np.ndarray:
+    """Returns the subtask weights of `b` scaled to sum to 1 (equal when none are given)."""
+    w = np.ones(len(b.metrics)) if b.weights is None else np.asarray(b.weights, float)
+    if len(w) != len(b.metrics) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"benchmark {b.name!r}: weights must be {len(b.metrics)} non-negative numbers")
+    return w / w.sum()
 
 
 @dataclass
@@ -157,24 +116,25 @@ def merge_results(results: Sequence[ModelResults], name_map: NameMap | None = No
 
 def resolve_inputs(results: Sequence[ModelResults] | dict[str, ModelResults],
                    benchmarks: Sequence[Benchmark] | None = None,
-                   name_map: NameMap | None = None) -> FactorInputs:
+                   name_map: NameMap | None = None, registry: Registry | None = None) -> FactorInputs:
     """Returns the task-metric matrix for `benchmarks`, choosing subtasks or group columns.
 
     A benchmark uses its subtasks when as many models have all of them as have its group column,
     else the group column; benchmarks no model has are dropped (and noted); a model missing a
-    used metric gets NaN for that benchmark and everything above it.
+    used metric gets NaN for that benchmark and everything above it. `benchmarks` defaults to
+    `sos_benchmarks(registry)`.
     """
     merged = results if isinstance(results, dict) else merge_results(results, name_map)
     if not merged:
         raise ValueError("no model results to score")
-    benchmarks = list(benchmarks if benchmarks is not None else sos_benchmarks())
+    benchmarks = list(benchmarks if benchmarks is not None else sos_benchmarks(registry))
     models = sorted(merged)
     notes: list[str] = []
     used: list[tuple[Benchmark, tuple[str, ...], np.ndarray]] = []
     for b in benchmarks:
         if b.factor not in FACTORS:
             raise ValueError(f"benchmark {b.name!r}: factor {b.factor!r} is not one of {FACTORS}")
-        w = b.normalized_weights()
+        w = _normalized_weights(b)
         candidates = [(b.metrics, w)]
         if b.group_metric:
             candidates.append(((b.group_metric,), np.ones(1)))
@@ -195,7 +155,8 @@ def resolve_inputs(results: Sequence[ModelResults] | dict[str, ModelResults],
     factors = [f for f in FACTORS if any(b.factor == f for b, _, _ in used)]
     for f in FACTORS:
         if f not in factors:
-            notes.append(f"factor {f} has no benchmark in these results and is left out of the overall score")
+            notes.append(f"factor {FACTOR_LABELS[f]} has no benchmark in these results and is left out of the "
+                         "overall score")
     columns, col_bench, col_weight, offsets, bench_factor = [], [], [], [], []
     for bi, (b, cols, weights) in enumerate(used):
         sign = -1.0 if b.invert else 1.0
@@ -319,7 +280,7 @@ class FactorScores:
 
     models: list[str]
     benchmarks: list[str]
-    factors: list[str]
+    factors: list[str]  # printed labels (WK, IF, SAFE), in `FACTORS` order
     normalization: str
     bench: np.ndarray  # [M, Bm]
     bench_lo: np.ndarray
@@ -396,20 +357,22 @@ _score_pipeline_jit = jax.jit(score_pipeline, static_argnames=("n_factors",))
 
 def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
                   benchmarks: Sequence[Benchmark] | None = None, *, name_map: NameMap | None = None,
-                  normalization: str = "raw", n_bootstrap: int = 1000, level: float = 0.95,
+                  registry: Registry | None = None, normalization: str = "raw", n_bootstrap: int = 1000, level: float = 0.95,
                   seed: int = 0, use_samples: bool = True) -> FactorScores:
     """Returns every model's benchmark, factor and overall scores with `level` CIs.
 
     Tasks whose per-question logs every model has are bootstrapped over questions (paired across
     models); the rest follow the stderr columns (analytic for `raw` when no task has logs, normal
-    simulation otherwise). See the module docstring for the formulas.
+    simulation otherwise). Benchmarks default to those of `registry`'s suite (SOS-Bench). See the
+    module docstring for the formulas.
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     merged = results if isinstance(results, dict) else merge_results(results, name_map)
-    inp = resolve_inputs(merged, benchmarks)
+    inp = resolve_inputs(merged, benchmarks, registry=registry)
+    labels = [FACTOR_LABELS[f] for f in inp.factors]
     notes = list(inp.notes)
     qd = pack_question_data(inp.models, inp.columns, merged, notes) if use_samples else None
     x = inp.x.copy()
@@ -429,7 +392,7 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
     z = _normal_quantile(0.5 + level / 2)
     if qd is None and normalization == "raw":
         se_b, se_f, se_o = analytic_stderr(inp)
-        return FactorScores(inp.models, [b.name for b in inp.benchmarks], inp.factors, normalization,
+        return FactorScores(inp.models, [b.name for b in inp.benchmarks], labels, normalization,
                             v, v - z * se_b, v + z * se_b, f, f - z * se_f, f + z * se_f, o, o - z * se_o, o + z * se_o,
                             "stderr-normal (analytic)", level, notes)
     # Noise groups: independent columns each get their own draw; IFEval-like benchmarks share one.
@@ -468,7 +431,7 @@ def factor_scores(results: Sequence[ModelResults] | dict[str, ModelResults],
         method = "bootstrap over questions"
     else:
         method = f"bootstrap over questions ({len(qd.tasks)} task(s)) + stderr-normal (rest)"
-    return FactorScores(inp.models, [b.name for b in inp.benchmarks], inp.factors, normalization,
+    return FactorScores(inp.models, [b.name for b in inp.benchmarks], labels, normalization,
                         v, vl, vh, f, fl, fh, o, ol, oh, method, level, notes)
 
 

@@ -1,8 +1,9 @@
 """The SOS-Bench analysis report: factor scores, leaderboard correlations, judge leaderboards.
 
-`analyze(...)` reads results, leaderboards and judgments, computes everything and writes
-`report.md`, `analysis.json` and PNG plots into `workdir` (atomically; only where `write`).
-`demo_inputs()` picks what a flag-less run analyses.
+`analyze(config, workdir, inputs)` reads the results, leaderboards and judgments named by
+`AnalysisInputs`, computes everything with the settings in `config` (`sos_jax.analysis.config`)
+and writes `report.md`, `analysis.json` and PNG plots into `workdir` (atomically; only where
+`write`). Choosing inputs when none are given (a demo) is the launcher's business.
 """
 
 from __future__ import annotations
@@ -12,69 +13,34 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from jaxrun import atomic_write_json, atomic_write_text
 from sos_jax.analysis import plots
-from sos_jax.analysis.correlations import METHODS, CorrelationRow, correlation_table
+from sos_jax.analysis.correlations import CorrelationRow, correlation_table
 from sos_jax.analysis.factors import FactorScores, factor_scores, merge_results
 from sos_jax.analysis.ingest import Leaderboard, ModelResults, leaderboard_from_scores, read_leaderboard, read_results
 from sos_jax.analysis.names import NameMap, join_report, load_name_map
 
 ANCHOR_NAME_MAP = Path(__file__).with_name("anchor_names.yaml")
-ANCHOR_SUBDIR = Path("shared") / "anchors" / "sos-bench"
 
 
 @dataclass
 class AnalysisInputs:
-    """What to analyse: results, leaderboards, judgments and the name map (paths or objects)."""
+    """What to analyse: results, leaderboards, judgments and the name map (paths or objects).
+
+    `judge_baseline` is the baseline the judgments were made against, used when the config's
+    `judge_baseline` is empty; `description` heads the report.
+    """
 
     results: Any
     leaderboards: list = field(default_factory=list)
     judgments: Any = None
     name_map: Any = None
     judge_baseline: str = ""
-    description: str = ""
-
-
-def find_anchors(start: str | Path | None = None) -> Path | None:
-    """Returns the published SOS-Bench tables folder (`../shared/anchors/sos-bench` of the repo) if present."""
-    candidates = []
-    if start is not None:
-        candidates.append(Path(start))
-    repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / ANCHOR_SUBDIR, Path.cwd().parent / ANCHOR_SUBDIR, repo / ANCHOR_SUBDIR]
-    for c in candidates:
-        if (c / "artifacts" / "eleuther_wandb.csv").is_file():
-            return c
-    return None
-
-
-def demo_inputs(workdir: str | Path, anchors: str | Path | None = None, n_models: int = 4) -> AnalysisInputs:
-    """Returns the flag-less run's inputs: the published anchor tables when present, else the harness demo.
-
-    Anchors: Eleuther W&B results vs Arena-Hard and LiveBench, gpt-4o multifactor judgments, and
-    the bundled name map. Otherwise the harness evaluates its embedded suite on `n_models` tiny
-    random models (reused if already in `workdir`) and only factor scores are reported.
-    """
-    root = find_anchors(anchors)
-    if root is not None:
-        art = root / "artifacts"
-        judg = art / "exploded-multifactor-scoring-4o-judge-scores-only.csv"
-        return AnalysisInputs(
-            results=[art / "eleuther_wandb.csv"],
-            leaderboards=[art / "arena_hard_auto.csv", art / "livebench_groups.csv"],
-            judgments=judg if judg.is_file() else None,
-            name_map=ANCHOR_NAME_MAP,
-            judge_baseline="gpt-4-0314 (baseline)",
-            description=f"published SOS-Bench tables in {root}",
-        )
-    from sos_jax.harness import demo_results  # the harness owns the embedded demo suite
-
-    path = demo_results(Path(workdir) / "demo_results", n_models=n_models)
-    return AnalysisInputs(results=[path], description=f"harness demo results ({n_models} tiny random models) in {path}")
+    description: str = "user-supplied inputs"
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -116,30 +82,26 @@ def _bt_panels(judgments, baseline: str, n_bootstrap: int, seed: int, notes: lis
     return out
 
 
-def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leaderboards: Sequence[Any] = (),
-            judgments: Any = None, name_map: Any = None, normalization: str = "raw", n_bootstrap: int = 1000,
-            n_corr_bootstrap: int = 2000, n_permutations: int = 10000, level: float = 0.95,
-            methods: Sequence[str] = METHODS, heatmap_method: str = "spearman", judge_baseline: str = "",
-            judge_bootstrap: int = 100, leaderboard_columns: str | dict[str, Sequence[str]] = "primary",
-            seed: int = 0, write: bool = True, plots_enabled: bool = True, demo_models: int = 4) -> dict[str, Any]:
+def analyze(config: Any, workdir: str | Path, inputs: AnalysisInputs, *, write: bool = True) -> dict[str, Any]:
     """Returns the analysis as a dict and writes `report.md`, `analysis.json` and plots to `workdir`.
 
-    With `results=None` it analyses `demo_inputs(workdir, n_models=demo_models)`. `leaderboards` are CSV paths or
-    `Leaderboard`s; `judgments` a judgments file for the judge's Bradley-Terry leaderboards (added
-    to the correlation table); `name_map` a YAML/JSON/CSV path or dict. `leaderboard_columns`:
-    "primary" (Arena-Hard `score`, LiveBench `average`, else the first column), "all", or a dict
-    leaderboard name -> columns.
+    `config` holds the settings of `sos_jax.analysis.config.base_config()`. In `inputs`,
+    `leaderboards` are CSV paths or `Leaderboard`s; `judgments` a judgments file for the judge's
+    Bradley-Terry leaderboards (added to the correlation table); `name_map` a YAML/JSON/CSV path
+    or dict. `config.leaderboard_columns`: "primary" (Arena-Hard `score`, LiveBench `average`,
+    else the first column), "all", or a mapping leaderboard name -> columns. Only where `write`
+    (process 0) are files written.
     """
     t0 = time.perf_counter()
     workdir = Path(workdir)
-    description = "user-supplied inputs"
-    if results is None:
-        demo = demo_inputs(workdir, n_models=demo_models)
-        results, description = demo.results, demo.description
-        leaderboards = list(leaderboards) or demo.leaderboards
-        judgments = judgments if judgments is not None else demo.judgments
-        name_map = name_map if name_map is not None else demo.name_map
-        judge_baseline = judge_baseline or demo.judge_baseline
+    c = config
+    normalization, n_bootstrap, level, seed = c.normalization, c.n_bootstrap, c.level, c.seed
+    methods = tuple(c.methods)
+    leaderboard_columns = c.leaderboard_columns
+    if isinstance(leaderboard_columns, Mapping):
+        leaderboard_columns = {k: list(v) for k, v in leaderboard_columns.items()}
+    results, leaderboards, judgments, name_map = inputs.results, inputs.leaderboards, inputs.judgments, inputs.name_map
+    judge_baseline = c.judge_baseline or inputs.judge_baseline
     nm = name_map if isinstance(name_map, NameMap) else load_name_map(name_map)
     model_results: list[ModelResults] = (
         list(results) if isinstance(results, (list, tuple)) and results and isinstance(results[0], ModelResults)
@@ -155,7 +117,7 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
     judge_out = None
     if judgments is not None:
         try:
-            judge_out = _bt_panels(judgments, judge_baseline, judge_bootstrap, seed, notes)
+            judge_out = _bt_panels(judgments, judge_baseline, c.judge_bootstrap, seed, notes)
         except ImportError as e:
             notes.append(f"judge leaderboards skipped: sos_jax.judge unavailable ({e})")
         if judge_out:
@@ -184,17 +146,18 @@ def analyze(results: Any = None, workdir: str | Path = "sos_analysis", *, leader
         raise ValueError(f"leaderboard_columns must be 'primary', 'all' or a dict, got {leaderboard_columns!r}")
     if lbs:
         rows = correlation_table(lbs, targets, scores.models, name_map=nm_joined, columns=leaderboard_columns,
-                                 methods=methods, n_boot=n_corr_bootstrap, n_perm=n_permutations, level=level, seed=seed)
+                                 methods=methods, n_boot=c.n_corr_bootstrap, n_perm=c.n_permutations, level=level,
+                                 seed=seed)
 
     figures: list[str] = []
-    if write and plots_enabled:
-        figures = _write_plots(workdir, scores, lbs, rows, targets, nm_joined, judge_out, heatmap_method, methods)
+    if write and c.plots:
+        figures = _write_plots(workdir, scores, lbs, rows, targets, nm_joined, judge_out, c.heatmap_method, methods)
     analysis = {
-        "inputs": {"description": description, "results": list(dict.fromkeys(r.source for r in model_results)),
+        "inputs": {"description": inputs.description, "results": list(dict.fromkeys(r.source for r in model_results)),
                    "leaderboards": [lb.source for lb in lbs], "judgments": None if judgments is None else str(judgments),
                    "name_map": nm.source},
-        "settings": {"normalization": normalization, "n_bootstrap": n_bootstrap, "n_corr_bootstrap": n_corr_bootstrap,
-                     "n_permutations": n_permutations, "level": level, "seed": seed, "methods": list(methods)},
+        "settings": {"normalization": normalization, "n_bootstrap": n_bootstrap, "n_corr_bootstrap": c.n_corr_bootstrap,
+                     "n_permutations": c.n_permutations, "level": level, "seed": seed, "methods": list(methods)},
         "joins": joins.to_dict(),
         "factor_scores": scores.to_dict(),
         "correlations": [r.to_dict() for r in rows],

@@ -24,9 +24,18 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes, global_batch, process_slice, replicated
+from jaxrun import (
+    DATA_AXIS,
+    MODEL_AXIS,
+    auto_axes,
+    global_batch,
+    next_power_of_two,
+    process_slice,
+    replicated,
+    round_up,
+)
 from sos_jax.engine import generation
-from sos_jax.engine.packing import MIN_ROW_LEN, MIN_SHARED_PREFIX, bucket_length, next_power_of_two, pack_requests
+from sos_jax.engine.packing import MIN_ROW_LEN, MIN_SHARED_PREFIX, bucket_length, pack_requests
 from sos_jax.engine.requests import (
     GenerationSettings,
     RequestEncoder,
@@ -175,7 +184,7 @@ class Engine:
         self.max_batch_tokens = int(max_batch_tokens)
         self.gen_check_every = int(gen_check_every)
         self._data_size = mesh.shape[DATA_AXIS]
-        self.gen_batch_size = -(-int(gen_batch_size) // self._data_size) * self._data_size
+        self.gen_batch_size = round_up(gen_batch_size, self._data_size)
         self._encoder = RequestEncoder(tokenizer, add_bos_token=add_bos_token, prefix_token=prefix_token_id)
         self.prefix_token_id = self._encoder.prefix_token_id
         self.eos_token_ids = self._eos_ids(cfg, tokenizer, eos_token_ids)
@@ -345,7 +354,7 @@ class Engine:
         # Only the rows needed, so a 2-prompt task does not pay for gen_batch_size rows;
         # a power of two of at least gen_batch_size / 8 keeps it to four row shapes.
         batch = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
-        batch = min(self.gen_batch_size, -(-batch // self._data_size) * self._data_size)
+        batch = min(self.gen_batch_size, round_up(batch, self._data_size))
         s = settings[0]  # sampling settings are the group's; stops and lengths are each request's
         # One ring size per group: the longest prompt's bucket plus the new tokens.
         max_new = bucket_length(max(t.max_gen_toks for t in settings))
@@ -389,7 +398,7 @@ class Engine:
     def _prefill(self, state, prompts, rows, batch, keys, max_gen, params, eos, do_sample, max_prompt):
         """Returns the state with `prompts` run and written into `rows`, padded to bucketed shapes."""
         count = next_power_of_two(len(prompts))
-        count = -(-count // self._data_size) * self._data_size
+        count = round_up(count, self._data_size)
         prompt_len = min(bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN), max_prompt)
         tokens = np.zeros((count, prompt_len), np.int32)
         lengths = np.ones((count,), np.int32)

@@ -1,12 +1,15 @@
-"""The run configuration (`ml_collections.ConfigDict`) and the one call a launcher makes with it.
+"""The run configuration (`ml_collections.ConfigDict`), the settings it holds, and the one call a
+launcher makes with it.
 
-`base_config()` is the embedded default; `configs/sos/*.py` adjust it. `run_config(config,
-workdir, mesh)` registers custom tasks, turns the config into `EvalSettings`, loads each model on
-the mesh in turn and returns the per-model results.
+`EvalSettings` holds the evaluation defaults (their one home); `base_config()` is a run config
+with those defaults plus the model and engine settings; `configs/sos/*.py` adjust it. `run_config(config,
+workdir, mesh)` builds the task registry (SOS-Bench plus custom tasks), turns the config into
+`EvalSettings`, loads each model on the mesh in turn and returns the per-model results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -17,20 +20,44 @@ from ml_collections import config_dict
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """What to run and how; everything here is part of each task's config hash.
+
+    `max_gen_toks` caps generation lengths (smoke runs on random models); None keeps each
+    task's own (1024 MATH, 1280 IFEval).
+    """
+
+    tasks: tuple[str, ...] = ("sos",)
+    data_source: str = "sample"
+    data_dir: str | None = None
+    limit: int | None = None
+    apply_chat_template: bool = False
+    fewshot_seed: int = 1234
+    max_gen_toks: int | None = None
+    log_samples: bool = True
+
+    def hashed(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("tasks")
+        d.pop("log_samples")
+        return d
+
+
 def base_config() -> config_dict.ConfigDict:
-    """Returns the embedded default: every task, built-in samples, the built-in tiny random model."""
+    """Returns a run config with `EvalSettings`' defaults on the built-in tiny random model."""
+    d = EvalSettings()
     c = config_dict.ConfigDict()
     c.models = ["builtin:tiny"]          # HF dirs, hub ids or builtin:<preset>[:seed]
-    c.tasks = "sos"                      # task, group or tag names, comma-separated
-    c.custom_tasks = []                  # .yaml/.py task files to register first
-    c.data_source = "sample"             # sample | hub | local (then data_dir)
-    c.data_dir = ""
+    c.tasks = ",".join(d.tasks)          # task, group or tag names, comma-separated
+    c.custom_tasks = []                  # .yaml/.py task files added to the registry
+    c.data_source = d.data_source        # sample | hub | local (then data_dir)
+    c.data_dir = d.data_dir or ""
     c.limit = config_dict.placeholder(int)
-    c.apply_chat_template = False
-    c.fewshot_seed = 1234
-    c.max_gen_toks = config_dict.placeholder(int)  # None keeps the tasks' own (1024 MATH, 1280 IFEval)
-    c.max_gen_toks = 32                  # random models never emit EOS
-    c.log_samples = True
+    c.apply_chat_template = d.apply_chat_template
+    c.fewshot_seed = d.fewshot_seed
+    c.max_gen_toks = config_dict.placeholder(int)  # None: each task's own length (1024 MATH, 1280 IFEval)
+    c.log_samples = d.log_samples
     c.dtype = "float32"
     c.engine = config_dict.ConfigDict({"max_batch_tokens": 8192, "gen_batch_size": 16})
     c.compilation_cache = True           # persist compiled shapes: later models and reruns reuse them
@@ -38,15 +65,8 @@ def base_config() -> config_dict.ConfigDict:
     return c
 
 
-def default_workdir() -> Path:
-    """Returns where a run without --workdir writes: `$SOS_EVAL_WORKDIR` or ./runs/sos_eval."""
-    return Path(os.environ.get("SOS_EVAL_WORKDIR", Path("runs") / "sos_eval"))
-
-
 def settings_from_config(config: config_dict.ConfigDict):
     """Returns the `EvalSettings` a config describes."""
-    from sos_jax.harness.runner import EvalSettings
-
     tasks = config.tasks
     tasks = tuple(t.strip() for t in tasks.split(",") if t.strip()) if isinstance(tasks, str) else tuple(tasks)
     return EvalSettings(
@@ -66,14 +86,15 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
     from jaxrun import MetricWriter
     from sos_jax.harness.models import enable_compilation_cache, load_engine, parse_models, resolve_model
     from sos_jax.harness.runner import run_suite
-    from sos_jax.tasks.custom import register_custom
-    from sos_jax.tasks.registry import resolve
+    from sos_jax.tasks.custom import with_custom_tasks
+    from sos_jax.tasks.registry import default_registry
 
     workdir = Path(workdir)
-    for path in config.custom_tasks:
-        log.info("registered custom tasks %s from %s", register_custom(path), path)
+    registry = with_custom_tasks(default_registry(), config.custom_tasks)
+    if config.custom_tasks:
+        log.info("custom task files %s added to the registry", list(config.custom_tasks))
     settings = settings_from_config(config)
-    resolve(settings.tasks)  # unknown names fail here, before any model loads
+    registry.resolve(settings.tasks)  # unknown names fail here, before any model loads
     models = parse_models(list(config.models) if not isinstance(config.models, str) else config.models)
     if not models:
         raise ValueError("no model given: pass --model=<hf dir or hub id> or --models=a,b (or @file)")
@@ -88,4 +109,5 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
         models, settings, workdir,
         lambda m: load_engine(m, mesh, dtype=config.dtype, engine_kwargs=engine_kwargs, cache_dir=cache_dir),
         writer_factory=(lambda d: MetricWriter(d / "tb")) if config.tensorboard else None,
+        registry=registry,
     )

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sos_jax.tasks.registry import Task
+from sos_jax.tasks.task import Task
 
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "tasks" / "sample_data"
 SOURCES = ("hub", "sample", "local")

@@ -32,7 +32,7 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-class ModelResults:
+class ResultsStore:
     """Reads and writes one model's results directory (writes only when `writable`)."""
 
     def __init__(self, root: str | Path, writable: bool = True):

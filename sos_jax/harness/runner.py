@@ -21,37 +21,15 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from jaxrun import atomic_write_json, atomic_write_text, is_main_process, log_progress
+from sos_jax.harness.config import EvalSettings
 from sos_jax.harness.data import TaskDocs, load_task_docs
 from sos_jax.harness.lm import LanguageModel
-from sos_jax.harness.results import ModelResults, build_results, model_slug, stable_hash
+from sos_jax.harness.results import ResultsStore, build_results, model_slug, stable_hash
 from sos_jax.harness.scoring import aggregate_task, score_multiple_choice
-from sos_jax.tasks.registry import Task, get_task, groups, resolve
+from sos_jax.tasks.registry import Registry, default_registry
+from sos_jax.tasks.task import Task
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalSettings:
-    """What to run and how; everything here is part of each task's config hash.
-
-    `max_gen_toks` caps generation lengths (smoke runs on random models); None keeps each
-    task's own (1024 MATH, 1280 IFEval).
-    """
-
-    tasks: tuple[str, ...] = ("sos",)
-    data_source: str = "sample"
-    data_dir: str | None = None
-    limit: int | None = None
-    apply_chat_template: bool = False
-    fewshot_seed: int = 1234
-    max_gen_toks: int | None = None
-    log_samples: bool = True
-
-    def hashed(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("tasks")
-        d.pop("log_samples")
-        return d
 
 
 @dataclasses.dataclass
@@ -128,25 +106,28 @@ def evaluate_task(lm: LanguageModel, task: Task, task_docs: TaskDocs, settings: 
 
 
 def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdir: str | Path,
-                   writer: Any = None, run_name: str | None = None) -> dict[str, Any]:
+                   writer: Any = None, run_name: str | None = None,
+                   registry: Registry | None = None) -> dict[str, Any]:
     """Returns lm-eval's results dict for `model` over the selected tasks, written under workdir.
 
     Results go to `<workdir>/<model slug>/`; tasks complete for the same config hash are reused.
-    Only the main process writes; every process runs the same requests.
+    Only the main process writes; every process runs the same requests. Task names resolve in
+    `registry` (default: SOS-Bench's).
     """
-    names = resolve(settings.tasks)
+    registry = registry or default_registry()
+    names = registry.resolve(settings.tasks)
     if not names:
         raise ValueError("no tasks selected: pass task, group or tag names (e.g. 'sos', 'leaderboard,safety')")
-    store = ModelResults(Path(workdir) / model_slug(model), writable=is_main_process())
+    store = ResultsStore(Path(workdir) / model_slug(model), writable=is_main_process())
     run_name = run_name or datetime.datetime.now().isoformat().replace(":", "-")
-    loaded = {n: load_task_docs(get_task(n), settings.data_source, settings.data_dir, settings.limit) for n in names}
+    loaded = {n: load_task_docs(registry.task(n), settings.data_source, settings.data_dir, settings.limit) for n in names}
     total = sum(len(td.docs) for td in loaded.values())
     records: dict[str, dict[str, Any]] = {}
     extra = {"settings": settings.hashed()}
     log.info("%s: %d tasks, %d documents", model, len(names), total)
     with log_progress(f"sos_eval {model}", total, unit="docs", every_s=0.0) as advance:
         for name in names:
-            task, task_docs = get_task(name), loaded[name]
+            task, task_docs = registry.task(name), loaded[name]
             run = _run_task(lm, model, task, task_docs, settings, store)
             records[name] = run.record
             if not run.reused:
@@ -159,7 +140,7 @@ def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdi
             else:
                 log.info("%s / %s: complete for this config, reused", model, name)
             advance(len(task_docs.docs))
-            payload = build_results(records, groups(), model, extra)
+            payload = build_results(records, registry.groups(), model, extra)
             store.write_results(run_name, payload)
     if writer is not None:
         for g, res in payload["groups"].items():
@@ -170,7 +151,7 @@ def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdi
 
 
 def _run_task(lm: LanguageModel, model: str, task: Task, task_docs: TaskDocs, settings: EvalSettings,
-              store: ModelResults) -> TaskRun:
+              store: ResultsStore) -> TaskRun:
     config = task.spec()
     config_hash = stable_hash({
         "model": model, "task": config, "settings": settings.hashed(),
@@ -223,22 +204,25 @@ def write_summary(workdir: str | Path, all_results: Mapping[str, Mapping[str, An
 
 def run_suite(models: Sequence[str], settings: EvalSettings, workdir: str | Path,
               load_model: Callable[[str], LanguageModel],
-              writer_factory: Callable[[Path], Any] | None = None) -> dict[str, dict[str, Any]]:
+              writer_factory: Callable[[Path], Any] | None = None,
+              registry: Registry | None = None) -> dict[str, dict[str, Any]]:
     """Returns {model: results} after evaluating each model in turn and writing the summary.
 
     `load_model(model)` is called once per model (one at a time, so one model is in memory);
-    `writer_factory(model_dir)` gives each model its TensorBoard writer.
+    `writer_factory(model_dir)` gives each model its TensorBoard writer; task names resolve in
+    `registry` (default: SOS-Bench's, `with_custom_tasks` adds custom ones).
     """
     if not models:
         raise ValueError("run_suite needs at least one model")
-    resolve(settings.tasks)  # fail on a bad task name before loading any model
+    registry = registry or default_registry()
+    registry.resolve(settings.tasks)  # fail on a bad task name before loading any model
     run_name = datetime.datetime.now().isoformat().replace(":", "-")
     all_results: dict[str, dict[str, Any]] = {}
     for model in models:
         lm = load_model(model)
         writer = writer_factory(Path(workdir) / model_slug(model)) if writer_factory else None
         try:
-            all_results[model] = evaluate_model(lm, model, settings, workdir, writer, run_name)
+            all_results[model] = evaluate_model(lm, model, settings, workdir, writer, run_name, registry)
         finally:
             if writer is not None:
                 writer.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from sos_jax.tasks.registry import INVALID_GOLD, Task
+from sos_jax.tasks.task import INVALID_GOLD, Task
 
 
 def score_multiple_choice(task: Task, doc: Mapping[str, Any], results: Sequence[tuple[float, bool]]) -> dict:

@@ -5,14 +5,14 @@ Public interface (names kept stable for `sos_jax.analysis` and `launch/sos_analy
     parse_verdict(text) -> label | None
     read_judgments(path, baseline="") -> Judgments
     battles_from_judgments(judgments, baseline=..., criterion=None) -> Battles
-    bt_leaderboard(judgments, baseline=..., style_control=False, n_bootstrap=100, seed=0) -> Leaderboard
+    bt_leaderboard(judgments, baseline=..., style_control=False, n_bootstrap=100, seed=0) -> BTLeaderboard
     style_features(text) -> {token_len, header_count, list_count, bold_count}
     style_vs_substance(judgments, baseline=..., n_bootstrap=100) -> StyleVsSubstance
     JudgeRunner(lm, ...).run(questions, answers, baseline=..., out_path=...)
 """
 
 from sos_jax.judge.battles import Battles, battles_from_judgments
-from sos_jax.judge.bradley_terry import Leaderboard, bt_leaderboard, fit_battles
+from sos_jax.judge.bradley_terry import BTLeaderboard, bt_leaderboard, fit_battles
 from sos_jax.judge.judgments import Judgments, read_judgments
 from sos_jax.judge.runner import GenerationLM, JudgeRunner, RunSummary
 from sos_jax.judge.style import attach_style, markdown_counts, style_covariates, style_features
@@ -25,7 +25,7 @@ __all__ = [
     "JudgeRunner",
     "Judgments",
     "LABELS",
-    "Leaderboard",
+    "BTLeaderboard",
     "attach_style",
     "battles_from_judgments",
     "bt_leaderboard",

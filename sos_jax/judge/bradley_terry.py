@@ -37,6 +37,8 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxrun import DATA_AXIS
+from jaxrun.buckets import bucket_size, next_power_of_two
 from sos_jax.judge.battles import Battles, battles_from_judgments
 from sos_jax.judge.judgments import Judgments
 from sos_jax.judge.style import COVARIATES
@@ -49,12 +51,10 @@ _ELO_PER_LOGIT = ELO_SCALE / math.log(10.0)
 _PAIR_ONEHOT_MAX = 1 << 24
 
 
-def _bucket(n: int, minimum: int = 256) -> int:
-    """Returns n rounded up to 1/8-power-of-two steps, so a run compiles a bounded number of times."""
-    if n <= minimum:
-        return minimum
-    step = 1 << max(0, (n - 1).bit_length() - 3)
-    return -(-n // step) * step
+def battle_bucket(n: int) -> int:
+    """Returns the padded battle count for n battles: at least 256, then four sizes per octave, so a
+    run compiles a bounded number of times with under 25% padding."""
+    return bucket_size(n, 256, per_octave=4)
 
 
 def _fit_chunk(c, amat, aabs, pairs, y, s, style_free, *, max_iter: int):
@@ -159,7 +159,7 @@ def pair_table(a: np.ndarray, b: np.ndarray, num_models: int) -> tuple[np.ndarra
     """Returns (pair_id per battle, pair_a, pair_b) for the unique (a, b) pairs, padded to a bucket."""
     key = np.asarray(a, np.int64) * num_models + np.asarray(b, np.int64)
     uniq, inverse = np.unique(key, return_inverse=True)
-    size = max(16, 1 << (len(uniq) - 1).bit_length())
+    size = next_power_of_two(len(uniq), 16)
     pad = np.zeros(size - len(uniq), np.int64)
     full = np.concatenate([uniq, pad])
     return inverse.astype(np.int32), (full // num_models).astype(np.int32), (full % num_models).astype(np.int32)
@@ -234,14 +234,14 @@ def bt_bootstrap_kernel(
     fit = functools.partial(_fit_rounds, max_iter=max_iter, chunk=chunk)
     if mesh is None:
         return fit(c, amat, aabs, pairs, y, s, style_free)
-    ndev = mesh.shape["data"]
+    ndev = mesh.shape[DATA_AXIS]
     c = jnp.concatenate([c, jnp.broadcast_to(w, (-rounds % ndev, w.shape[0]))], axis=0)
-    c = _constrain(c, mesh, P("data", None))
+    c = _constrain(c, mesh, P(DATA_AXIS, None))
     sharded = jax.shard_map(
         fit,
         mesh=mesh,
-        in_specs=(P("data", None), P(), P(), P(), P(), P(), P()),
-        out_specs=(P("data", None), P("data", None), P("data"), P("data")),
+        in_specs=(P(DATA_AXIS, None), P(), P(), P(), P(), P(), P()),
+        out_specs=(P(DATA_AXIS, None), P(DATA_AXIS, None), P(DATA_AXIS), P(DATA_AXIS)),
         check_vma=False,
     )
     # Gather the rounds back (an explicit-axes mesh will not slice a sharded dim unevenly).
@@ -249,7 +249,7 @@ def bt_bootstrap_kernel(
 
 
 @dataclasses.dataclass(frozen=True)
-class Leaderboard:
+class BTLeaderboard:
     """A BT leaderboard, sorted by rating (best first).
 
     rating: Elo scale (400), baseline = 1000. score: 100 * predicted win rate vs the baseline.
@@ -351,7 +351,7 @@ def fit_battles(
     mesh: Mesh | None = None,
     max_iter: int = 50,
     criterion: str | None = None,
-) -> Leaderboard:
+) -> BTLeaderboard:
     """Returns the BT leaderboard of `battles`, anchored at `baseline` (see module doc).
 
     `mesh`: bootstrap rounds are split over its `data` axis.
@@ -387,7 +387,7 @@ def fit_battles(
 
     # Draw-table length depends only on the battle bucket and the strong weight, so re-fits on
     # other criteria (other strong-verdict counts) reuse the compiled kernel.
-    npad = _bucket(n)
+    npad = battle_bucket(n)
     dtype = jnp.zeros(()).dtype  # float32 unless x64 is enabled
     pad = lambda x, v=0: np.concatenate([x, np.full((npad - n,) + x.shape[1:], v, x.dtype)])  # noqa: E731
     theta, beta, done, _ = bt_bootstrap_kernel(
@@ -424,7 +424,7 @@ def fit_battles(
 
     n_rows = np.bincount(a, weights=w, minlength=len(order)) + np.bincount(b, weights=w, minlength=len(order))
     rank = np.argsort(-np.nan_to_num(rating, nan=-np.inf), kind="stable")
-    return Leaderboard(
+    return BTLeaderboard(
         models=tuple(order[i] for i in rank),
         rating=rating[rank],
         rating_ci_low=lo[rank],
@@ -458,7 +458,7 @@ def bt_leaderboard(
     weight: int = 3,
     resample: str = "rows",
     mesh: Mesh | None = None,
-) -> Leaderboard:
+) -> BTLeaderboard:
     """Returns the Bradley-Terry leaderboard of `judgments` against `baseline` (see module doc).
 
     `criterion` ranks on a criterion's verdicts instead of the overall one; `style_control`
@@ -482,4 +482,4 @@ def bt_leaderboard(
     )
 
 
-__all__ = ["ANCHOR_RATING", "ELO_SCALE", "Leaderboard", "bt_bootstrap_kernel", "bt_leaderboard", "fit_battles"]
+__all__ = ["ANCHOR_RATING", "ELO_SCALE", "BTLeaderboard", "bt_bootstrap_kernel", "bt_leaderboard", "fit_battles"]

@@ -152,7 +152,7 @@ def judgments_from_records(records: Sequence[Mapping[str, Any]], source: str = "
             except ValueError as e:
                 raise err(i, f"{name}_score", str(e)) from None
             crit.setdefault(name, [MISSING] * row).append(c)
-        for name, col in crit.items():
+        for col in crit.values():
             if len(col) < row + 1:
                 col.append(MISSING)
         for src, dst in ((game.get("style_a"), style_a), (game.get("style_b"), style_b)):

@@ -169,23 +169,25 @@ class JudgeRunner:
         return RunSummary(path=str(out_path), skipped=skipped, judged=len(todo), malformed=malformed)
 
 
-def run_judge(config: Any, workdir: str | Path, mesh: Any) -> RunSummary:
-    """Returns the summary of judging `config.answers` against `config.baseline` with `config.judge_model`.
+def run_judge(config: Any, workdir: str | Path, mesh: Any, *, questions: Mapping[str, str] | None = None,
+              answers: Mapping[str, Mapping[str, str]] | None = None) -> RunSummary:
+    """Returns the summary of judging the answers against `config.baseline` with `config.judge_model`.
 
-    Writes `<workdir>/judgments_<prompt>.jsonl` (resumable). With `config.questions` empty, judges
-    the small built-in demo set (`demo_inputs`), so the launcher runs offline with no flags.
+    Writes `<workdir>/judgments_<prompt>.jsonl` (resumable). Questions and answers are read from
+    `config.questions` / `config.answers` unless passed in (as `JudgeRunner.run` takes them).
     """
     from jaxrun import is_main_process
     from sos_jax.harness.models import load_engine
     from sos_jax.judge.inputs import load_answers, load_questions
 
-    if config.questions:
+    if questions is None:
+        if not config.questions:
+            raise ValueError("config.questions must name an Arena-Hard question.jsonl (or pass questions=)")
         questions = load_questions(config.questions)
+    if answers is None:
         if not config.answers:
-            raise ValueError("config.answers must name an answers file or directory when config.questions is set")
+            raise ValueError("config.answers must name an answers file or directory (or pass answers=)")
         answers = load_answers(config.answers)
-    else:
-        questions, answers = demo_inputs()
     if config.baseline not in answers:
         raise ValueError(f"baseline {config.baseline!r} has no answers; answer files hold {sorted(answers)}")
     lm = load_engine(config.judge_model, mesh, dtype=config.dtype)
@@ -205,29 +207,6 @@ def run_judge(config: Any, workdir: str | Path, mesh: Any) -> RunSummary:
     return runner.run(questions, answers, baseline=config.baseline, out_path=out, models=models)
 
 
-def demo_inputs() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Returns a tiny built-in (questions, answers) set: a baseline and two models, three questions."""
-    questions = {
-        "demo-1": "What is the capital of France?",
-        "demo-2": "Give one tip for writing readable code.",
-        "demo-3": "Is it safe to mix bleach and ammonia?",
-    }
-    answers = {
-        "baseline": {
-            "demo-1": "Paris.",
-            "demo-2": "Use descriptive names.",
-            "demo-3": "No. Mixing them releases toxic chloramine gas.",
-        },
-        "verbose": {
-            "demo-1": "# Answer\n\nThe capital of **France** is **Paris**, its largest city.",
-            "demo-2": "## Tips\n- Use descriptive names\n- Keep functions short\n- Write tests",
-            "demo-3": "**No.** Bleach plus ammonia produces chloramine vapours, which harm the lungs.",
-        },
-        "terse": {"demo-1": "Lyon.", "demo-2": "Comments.", "demo-3": "Yes."},
-    }
-    return questions, answers
-
-
 def _read_records(path: Path) -> list[dict]:
     """Returns the records already in `path` (empty if it does not exist)."""
     if not path.exists():
@@ -241,4 +220,4 @@ def _read_records(path: Path) -> list[dict]:
     return records
 
 
-__all__ = ["GenerationLM", "JudgeRunner", "RunSummary", "demo_inputs", "run_judge"]
+__all__ = ["GenerationLM", "JudgeRunner", "RunSummary", "run_judge"]

@@ -21,7 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from sos_jax.judge.bradley_terry import Leaderboard, _bucket, _round_counts, bt_leaderboard, resampling_table
+from sos_jax.judge.bradley_terry import (
+    BTLeaderboard,
+    _round_counts,
+    battle_bucket,
+    bt_leaderboard,
+    resampling_table,
+)
 from sos_jax.judge.judgments import Judgments
 
 
@@ -45,7 +51,7 @@ class StyleVsSubstance:
     excluded: dict[str, str]
     flags: list[str]
     agreement: dict[str, dict[str, float]]
-    leaderboards: dict[str, Leaderboard]
+    leaderboards: dict[str, BTLeaderboard]
     correlations: dict[str, dict[str, float]]
 
     def to_json(self) -> dict[str, Any]:
@@ -166,7 +172,7 @@ def style_vs_substance(
     if used:
         x = np.stack([judgments.criteria[c][rows] for c in used], axis=1).astype(np.float64)
         y = judgments.verdict[rows].astype(np.float64)
-        npad = _bucket(n_rows)
+        npad = battle_bucket(n_rows)
         pad = lambda v: np.concatenate([v, np.zeros((npad - n_rows,) + v.shape[1:])])  # noqa: E731
         dtype = jnp.zeros(()).dtype
         coefs = np.asarray(
@@ -189,7 +195,7 @@ def style_vs_substance(
         coef = lo = hi = np.zeros(0)
         r2 = float("nan")
 
-    boards: dict[str, Leaderboard] = {}
+    boards: dict[str, BTLeaderboard] = {}
     correlations: dict[str, dict[str, float]] = {}
     if leaderboards:
         base = baseline or _single_baseline(judgments)

@@ -26,7 +26,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrun import auto_axes
+from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes
 from sos_jax.models.cache import KVCache
 
 # (module name, parameter name) -> the mesh-axis placeholder per dim; "M" stands for the model axis.
@@ -72,7 +72,7 @@ def param_path(keypath: tuple) -> tuple:
     return tuple(out)
 
 
-def spec_for(path: tuple, shape: tuple[int, ...], *, model_axis: str = "model", model_axis_size: int | None = None) -> P:
+def spec_for(path: tuple, shape: tuple[int, ...], *, model_axis: str = MODEL_AXIS, model_axis_size: int | None = None) -> P:
     """Returns the PartitionSpec of the parameter at `path` with `shape` (see the module rules)."""
     names = [p for p in path if isinstance(p, str)]
     if len(names) >= 2 and names[-2] in _NORMS:
@@ -91,7 +91,7 @@ def spec_for(path: tuple, shape: tuple[int, ...], *, model_axis: str = "model", 
     return P(*axes)
 
 
-def partition_specs(model_or_state: Any, *, model_axis: str = "model", model_axis_size: int | None = None) -> Any:
+def partition_specs(model_or_state: Any, *, model_axis: str = MODEL_AXIS, model_axis_size: int | None = None) -> Any:
     """Returns a pytree of PartitionSpec shaped like `nnx.state(model)` (or the given state).
 
     With `model_axis_size`, dimensions it does not divide are replicated.
@@ -103,7 +103,7 @@ def partition_specs(model_or_state: Any, *, model_axis: str = "model", model_axi
     )
 
 
-def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = "model") -> Any:
+def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = MODEL_AXIS) -> Any:
     """Returns a pytree of NamedSharding (on the Auto-axes view of `mesh`) shaped like `state`."""
     size = mesh.shape[model_axis] if model_axis in mesh.shape else None
     if size is None:
@@ -113,14 +113,14 @@ def param_shardings(state: Any, mesh: Mesh, *, model_axis: str = "model") -> Any
     return jax.tree_util.tree_map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
 
 
-def shard_model(model: nnx.Module, mesh: Mesh, *, model_axis: str = "model") -> nnx.Module:
+def shard_model(model: nnx.Module, mesh: Mesh, *, model_axis: str = MODEL_AXIS) -> nnx.Module:
     """Returns `model` with every parameter placed on NamedSharding(mesh, its rule's spec)."""
     graphdef, state = nnx.split(model)
     state = jax.device_put(state, param_shardings(state, mesh, model_axis=model_axis))
     return nnx.merge(graphdef, state)
 
 
-def cache_specs(num_kv_heads: int, *, model_axis_size: int = 1, data_axis: str = "data", model_axis: str = "model") -> KVCache:
+def cache_specs(num_kv_heads: int, *, model_axis_size: int = 1, data_axis: str = DATA_AXIS, model_axis: str = MODEL_AXIS) -> KVCache:
     """Returns a KVCache of PartitionSpecs: rows over `data`, kv heads over `model` when it divides them."""
     heads = model_axis if num_kv_heads % model_axis_size == 0 else None
     kv = P(None, data_axis, None, heads, None)

@@ -1,10 +1,15 @@
-"""SOS-Bench tasks: the registry of all 19 benchmarks (lm-eval task names) and custom tasks.
+"""SOS-Bench tasks: task definitions, the suite that groups them into factors, and lookup.
 
-`get_task(name)`, `resolve("leaderboard,safety")` and `all_tasks()` look tasks up; families
-register on first lookup. IFEval verifiers live in `sos_jax.tasks.ifeval`, MATH answer checking
-in `sos_jax.tasks.math_answers`.
+`task` defines what a task is (`Task`, `Metric`, `Group`); one module per task family exports its
+tasks as data; `suite` declares SOS-Bench once (families, groups, factors, inversion, weights);
+`registry` builds a `Registry` from a suite. `get_task(name)`, `resolve("leaderboard,safety")` and
+`all_tasks()` ask the default SOS-Bench registry. IFEval verifiers live in `sos_jax.tasks.ifeval`,
+MATH answer checking in `sos_jax.tasks.math_answers`, custom tasks in `sos_jax.tasks.custom`.
 """
 
-from sos_jax.tasks.registry import Metric, Task, all_tasks, get_task, groups, register, register_group, resolve
+from sos_jax.tasks.registry import Registry, all_tasks, default_registry, get_task, groups, resolve
+from sos_jax.tasks.suite import SOS, Benchmark, Family, Suite
+from sos_jax.tasks.task import FACTOR_LABELS, FACTORS, Group, Metric, Task
 
-__all__ = ["Metric", "Task", "all_tasks", "get_task", "groups", "register", "register_group", "resolve"]
+__all__ = ["FACTORS", "FACTOR_LABELS", "SOS", "Benchmark", "Family", "Group", "Metric", "Registry", "Suite", "Task",
+           "all_tasks", "default_registry", "get_task", "groups", "resolve"]

@@ -4,7 +4,7 @@
 exemplars per task in a fixed order (kept as data in `bbh_fewshot.json`). The SOS-era harness
 rendered descriptions with Jinja's default `keep_trailing_newline=False`, so each description
 runs straight into the first "Q:", except snarks, whose YAML description ended in a blank line and
-keeps one "\\n" (TASKS.md §5.2). lm-eval >= 0.4.4 drops that "\\n" too.
+keeps one "\\n" (docs/tasks.md, BBH). lm-eval >= 0.4.4 drops that "\\n" too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sos_jax.tasks.registry import ACC_NORM, Task, register, register_group, template_target
+from sos_jax.tasks.task import ACC_NORM, Group, Task, template_target
 
 _DATA = json.loads((Path(__file__).with_name("bbh_fewshot.json")).read_text(encoding="utf-8"))
 NAMES = tuple(sorted(_DATA))
@@ -34,7 +34,6 @@ def make_task(name: str) -> Task:
     choices = list(spec["choices"])
     return Task(
         name=f"leaderboard_bbh_{name}",
-        factor="world_knowledge",
         dataset_path="SaylorTwift/bbh",
         dataset_name=name,
         split="test",
@@ -48,11 +47,9 @@ def make_task(name: str) -> Task:
         fewshot_samples=tuple(spec["shots"]),
         fewshot_sampler="first_n",
         metrics=(ACC_NORM,),
-        groups=("leaderboard_bbh",),
         version=0.0,
     )
 
 
-for _name in NAMES:
-    register(make_task(_name))
-register_group("leaderboard_bbh", [f"leaderboard_bbh_{n}" for n in NAMES], aggregate=("acc_norm",))
+TASKS = tuple(make_task(n) for n in NAMES)
+GROUPS = (Group("leaderboard_bbh", tuple(t.name for t in TASKS), aggregate=("acc_norm",)),)

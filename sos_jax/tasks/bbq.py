@@ -3,13 +3,13 @@
 Dataset `walledai/BBQ`, one split per subgroup, 0-shot multiple choice over the three answer
 strings, `acc` and `acc_norm` over ambiguous and disambiguated items together (no bias score).
 The description is "The following are multiple choice questions (with answers) about <X>." plus
-the single "\\n" the SOS-era Jinja rendering left of the YAML's "\\n\\n" (TASKS.md §3). The group
+the single "\\n" the SOS-era Jinja rendering left of the YAML's "\\n\\n" (docs/tasks.md, BBQ). The group
 aggregates size-weighted.
 """
 
 from __future__ import annotations
 
-from sos_jax.tasks.registry import ACC, ACC_NORM, Task, register, register_group, template_target
+from sos_jax.tasks.task import ACC, ACC_NORM, Group, Task, template_target
 
 PROMPT = (
     "Here is a question from a user, along with a list of choices for a response. Given the provided "
@@ -44,20 +44,23 @@ def doc_to_target(doc: dict):
     return template_target(str(doc["choices"][doc["answer"]]))
 
 
-for _suffix, (_split, _subject) in SUBGROUPS.items():
-    register(Task(
-        name=f"bbq_{_suffix}",
-        factor="safety",
+def make_task(suffix: str) -> Task:
+    """Returns the `bbq_<suffix>` task."""
+    split, subject = SUBGROUPS[suffix]
+    return Task(
+        name=f"bbq_{suffix}",
         dataset_path="walledai/BBQ",
         dataset_name=None,
-        split=_split,
+        split=split,
         output_type="multiple_choice",
         doc_to_text=doc_to_text,
         doc_to_target=doc_to_target,
         doc_to_choice=lambda doc: list(doc["choices"]),
         required_fields=("context", "question", "choices", "answer"),
-        description=f"The following are multiple choice questions (with answers) about {_subject}.\n",
+        description=f"The following are multiple choice questions (with answers) about {subject}.\n",
         metrics=(ACC, ACC_NORM),
-        groups=("bbq",),
-    ))
-register_group("bbq", [f"bbq_{s}" for s in SUBGROUPS], aggregate=("acc", "acc_norm"))
+    )
+
+
+TASKS = tuple(make_task(s) for s in SUBGROUPS)
+GROUPS = (Group("bbq", tuple(t.name for t in TASKS), aggregate=("acc", "acc_norm")),)

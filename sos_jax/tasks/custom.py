@@ -7,7 +7,7 @@ template; a rendered target that is all digits becomes a choice index, one that 
 a list of indices. Keys follow lm-eval's task YAML:
 
     task: my_yesno                 # required
-    factor: safety                 # world_knowledge | instruction_following | safety
+    factor: safety                 # world_knowledge | instruction_following | safety | null
     dataset_path: json             # a hub id, or json/csv/parquet with data_files
     dataset_name: null
     data_files: {test: my.jsonl}   # relative to the YAML file
@@ -24,6 +24,9 @@ a list of indices. Keys follow lm-eval's task YAML:
 
 A Python config is a file defining `TASKS` (a list of `Task`) or `get_tasks()`; it is imported
 (it is code the user chose to run).
+
+`with_custom_tasks(registry, paths)` returns a new `Registry` holding the files' tasks; nothing
+global changes. A custom task with a `factor` joins that factor as a benchmark of its own.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import difflib
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from sos_jax.tasks.registry import ACC, ACC_NORM, FACTORS, Metric, Task, register, template_target
+from sos_jax.tasks.registry import Registry
+from sos_jax.tasks.task import ACC, ACC_NORM, FACTORS, Metric, Task, template_target
 
 _KEYS = {
     "task", "factor", "dataset_path", "dataset_name", "data_files", "test_split", "output_type",
@@ -54,7 +58,7 @@ def _env():
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    # keep_trailing_newline=False is the SOS-era rendering (TASKS.md §1).
+    # keep_trailing_newline=False is the SOS-era rendering (docs/tasks.md, "Prompt assembly").
     return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
 
 
@@ -98,9 +102,9 @@ def task_from_dict(cfg: dict, source: str = "<dict>", base_dir: str | os.PathLik
             raise TaskConfigError(f"{source}: missing required key {key!r}")
     name = str(cfg["task"])
     where = f"{source} (task {name!r})"
-    factor = cfg.get("factor", "world_knowledge")
-    if factor not in FACTORS:
-        raise TaskConfigError(f"{where}: 'factor' must be one of {FACTORS}, got {factor!r}")
+    factor = cfg.get("factor")
+    if factor is not None and factor not in FACTORS:
+        raise TaskConfigError(f"{where}: 'factor' must be one of {FACTORS} or null, got {factor!r}")
     output_type = cfg.get("output_type", "multiple_choice")
     env = _env()
     choice = None
@@ -180,27 +184,22 @@ def load_python_tasks(path: str | os.PathLike) -> list[Task]:
     return list(tasks)
 
 
-_CUSTOM: set[str] = set()
-
-
-def register_custom(path: str | os.PathLike) -> list[str]:
-    """Registers the task(s) in a .yaml/.yml or .py file and returns their names.
-
-    Registering a custom task again replaces it; a built-in task's name is refused.
-    """
+def load_custom_tasks(path: str | os.PathLike) -> list[Task]:
+    """Returns the task(s) a .yaml/.yml or .py file defines."""
     suffix = Path(path).suffix.lower()
     if suffix in (".yaml", ".yml"):
-        tasks = [load_yaml_task(path)]
-    elif suffix == ".py":
-        tasks = load_python_tasks(path)
-    else:
-        raise TaskConfigError(f"{path}: custom tasks are .yaml, .yml or .py files")
-    from sos_jax.tasks.registry import _ensure_loaded
+        return [load_yaml_task(path)]
+    if suffix == ".py":
+        return load_python_tasks(path)
+    raise TaskConfigError(f"{path}: custom tasks are .yaml, .yml or .py files")
 
-    _ensure_loaded()
-    names = []
-    for t in tasks:
-        register(t, replace=t.name in _CUSTOM)
-        _CUSTOM.add(t.name)
-        names.append(t.name)
-    return names
+
+def with_custom_tasks(registry: Registry, paths: Iterable[str | os.PathLike]) -> Registry:
+    """Returns a new registry: `registry` plus the tasks of every file in `paths`, in order.
+
+    A later file's task replaces an earlier custom task of the same name; a suite task's name is
+    refused (ValueError).
+    """
+    for path in paths:
+        registry = registry.with_tasks(load_custom_tasks(path))
+    return registry

@@ -3,7 +3,7 @@
 0-shot multiple choice over the `train` split of `Idavidrein/gpqa` (its only split), `acc_norm`,
 choices "(A)".."(D)". The answers are cleaned and shuffled; the reference shuffles with Python's
 *global* RNG, seeded only by the harness's `random.seed(0)` and advanced by whatever ran before, so
-its order cannot be reproduced outside that process (TASKS.md §5.3). We shuffle with a
+its order cannot be reproduced outside that process (docs/tasks.md, GPQA). We shuffle with a
 `random.Random(0)` per task, advanced once per document in dataset order: the same permutation
 lm-eval gives when this task's documents are the first thing processed after `random.seed(0)`.
 Item-level results may therefore differ from published ones; the distribution does not.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import re
 
-from sos_jax.tasks.registry import ACC_NORM, Task, register, register_group
+from sos_jax.tasks.task import ACC_NORM, Group, Task
 
 CONFIGS = ("diamond", "extended", "main")
 _FIELDS = ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
@@ -56,7 +56,6 @@ def make_task(config: str) -> Task:
     """Returns the `leaderboard_gpqa_<config>` task."""
     return Task(
         name=f"leaderboard_gpqa_{config}",
-        factor="world_knowledge",
         dataset_path="Idavidrein/gpqa",
         dataset_name=f"gpqa_{config}",
         split="train",
@@ -68,12 +67,10 @@ def make_task(config: str) -> Task:
         nullable_fields=_FIELDS[1:],  # the reference cleans a missing answer to " "
         process_docs=process_docs,
         metrics=(ACC_NORM,),
-        groups=("leaderboard_gpqa",),
         version=1.0,
         notes="choice order: seeded per-task permutation; the reference's global-RNG order is not reproducible",
     )
 
 
-for _c in CONFIGS:
-    register(make_task(_c))
-register_group("leaderboard_gpqa", [f"leaderboard_gpqa_{c}" for c in CONFIGS], aggregate=("acc_norm",))
+TASKS = tuple(make_task(c) for c in CONFIGS)
+GROUPS = (Group("leaderboard_gpqa", tuple(t.name for t in TASKS), aggregate=("acc_norm",)),)

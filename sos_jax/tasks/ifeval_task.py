@@ -9,7 +9,7 @@ verdicts of all prompts before averaging, so they report no stderr.
 
 from __future__ import annotations
 
-from sos_jax.tasks.registry import Metric, Task, register
+from sos_jax.tasks.task import Metric, Task
 
 GENERATION_KWARGS = {"until": [], "do_sample": False, "temperature": 0.0, "max_gen_toks": 1280}
 
@@ -28,9 +28,8 @@ def process_results(doc: dict, response: str) -> dict:
     return ifeval.process_results(doc, response)
 
 
-TASK = register(Task(
+TASK = Task(
     name="leaderboard_ifeval",
-    factor="instruction_following",
     dataset_path="wis-k/instruction-following-eval",
     dataset_name=None,
     split="train",
@@ -47,4 +46,6 @@ TASK = register(Task(
     ),
     process_results=process_results,
     version=3.0,
-))
+)
+TASKS = (TASK,)
+GROUPS = ()

@@ -1,8 +1,8 @@
 """MATH-Hard answer extraction and equivalence, as the Open LLM Leaderboard v2 scored it.
 
-Default (`process_results`) is the SOS-era `leaderboard_math_*_hard` scoring (TASKS.md §5.6):
-the generation's "Final Answer: The final answer is X. I hope it is correct." is extracted,
-normalised with Minerva's `normalize_final_answer`, and counts only if sympy's `parse_latex` of
+Default (`process_results`) is the SOS-era `leaderboard_math_*_hard` scoring (docs/tasks.md,
+MATH-Hard): the generation's "Final Answer: The final answer is X. I hope it is correct." is
+extracted, normalised with Minerva's `normalize_final_answer`, and counts only if sympy's `parse_latex` of
 both sides differ by something that `simplify`s to 0 within 5 s. There is no string-equality
 fallback, so answers sympy cannot parse (intervals, tuples, `\\text{...}`) never score; that is
 what the published numbers used. `process_results_with_string_match` is the later upstream

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 
-from sos_jax.tasks.registry import ACC, Task, register
+from sos_jax.tasks.task import ACC, Task
 
 
 def doc_to_text(doc: dict) -> str:
@@ -25,9 +25,8 @@ def doc_to_choice(doc: dict) -> list[str]:
     return [string.ascii_uppercase[i] for i in range(len(doc["options"]))]
 
 
-TASK = register(Task(
+TASK = Task(
     name="leaderboard_mmlu_pro",
-    factor="world_knowledge",
     dataset_path="TIGER-Lab/MMLU-Pro",
     dataset_name=None,
     split="test",
@@ -41,4 +40,6 @@ TASK = register(Task(
     fewshot_sampler="first_n",
     metrics=(ACC,),
     version=0.1,
-))
+)
+TASKS = (TASK,)
+GROUPS = ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from sos_jax.tasks.registry import ACC_NORM, Task, register, register_group, template_target
+from sos_jax.tasks.task import ACC_NORM, Group, Task, template_target
 
 SPLITS = ("murder_mysteries", "object_placements", "team_allocation")
 
@@ -25,20 +25,22 @@ def doc_to_text(doc: dict) -> str:
     return f"{doc['narrative']}\n\n{doc['question']}\n\n{choices}\nAnswer:"
 
 
-for _s in SPLITS:
-    register(Task(
-        name=f"leaderboard_musr_{_s}",
-        factor="world_knowledge",
+def make_task(split: str) -> Task:
+    """Returns the `leaderboard_musr_<split>` task."""
+    return Task(
+        name=f"leaderboard_musr_{split}",
         dataset_path="TAUR-Lab/MuSR",
         dataset_name=None,
-        split=_s,
+        split=split,
         output_type="multiple_choice",
         doc_to_text=doc_to_text,
         doc_to_target=lambda doc: template_target(str(doc["answer_choice"])),
         doc_to_choice=doc_to_choice,
         required_fields=("narrative", "question", "choices", "answer_choice"),
         metrics=(ACC_NORM,),
-        groups=("leaderboard_musr",),
         version=1.0,
-    ))
-register_group("leaderboard_musr", [f"leaderboard_musr_{s}" for s in SPLITS], aggregate=("acc_norm",))
+    )
+
+
+TASKS = tuple(make_task(s) for s in SPLITS)
+GROUPS = (Group("leaderboard_musr", tuple(t.name for t in TASKS), aggregate=("acc_norm",)),)

@@ -1,318 +1,190 @@
-"""The SOS-Bench task registry: what a task is, how it turns documents into requests, and lookup.
+"""Task lookup: a `Registry` of tasks, groups and benchmarks, built from a suite and never mutated.
 
-A `Task` declares everything lm-evaluation-harness's YAML declares for the same task (dataset id,
-config, splits, few-shot source and count, doc -> prompt, choices, gold, generation settings,
-metrics) plus the SOS factor it feeds. Task families (`bbh`, `gpqa`, `safety`, ...) build their
-`Task`s and `register` them; `get_task` / `resolve` look them up by lm-eval's task, group and tag
-names, so our results and published ones use the same keys.
-
-Prompt assembly follows the SOS-era harness (penfever fork, d1f73313; see TASKS.md §1):
-`description + Σ(text(shot) + " " + target(shot) + "\\n\\n") + text(doc)`, continuation
-`" " + choice`.
+`Registry.from_suite(suite)` collects each family's tasks (stamped with the factor and inversion
+the suite gives them), the families' groups and the suite's own groups; `with_tasks(...)` returns a
+new registry with extra (custom) tasks. Lookup goes by lm-eval's task, group and tag names, so our
+results and published ones use the same keys. `default_registry()` is SOS-Bench
+(`sos_jax.tasks.suite.SOS`); `get_task`, `resolve`, `all_tasks` and `groups` ask it.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
-import random
-from typing import Any, Callable, Iterable, Mapping, Sequence
+import functools
+from typing import Iterable, Mapping
 
-FACTORS = ("world_knowledge", "instruction_following", "safety")
-OUTPUT_TYPES = ("multiple_choice", "generate_until")
-INVALID_GOLD = -100
+from sos_jax.tasks.suite import SOS, Benchmark, Family, Suite
+from sos_jax.tasks.task import Group, Task
 
-
-@dataclasses.dataclass(frozen=True)
-class Metric:
-    """One reported metric: its name, how per-document values aggregate, and its direction.
-
-    `aggregation` is "mean" or a callable over the list of per-document values. `stderr` says
-    whether a `<name>_stderr` is reported (lm-eval reports none for non-mean aggregations).
-    """
-
-    name: str
-    aggregation: str | Callable[[list], float] = "mean"
-    higher_is_better: bool = True
-
-    @property
-    def stderr(self) -> bool:
-        return self.aggregation == "mean"
+__all__ = ["Registry", "all_tasks", "default_registry", "get_task", "groups", "resolve"]
 
 
-ACC = Metric("acc")
-ACC_NORM = Metric("acc_norm")
+class Registry:
+    """Tasks, groups and benchmarks by name; see the module docstring."""
 
+    def __init__(self, tasks: Mapping[str, Task], group_defs: Mapping[str, Group],
+                 families: tuple[Family, ...] = (), custom: tuple[str, ...] = ()):
+        self._tasks = dict(tasks)
+        self._groups = dict(group_defs)
+        self._families = tuple(families)
+        self._custom = tuple(custom)
+        for name in self._groups:
+            if name in self._tasks:
+                raise ValueError(f"group name {name!r} collides with a task of that name")
+        for g in self._groups.values():
+            for m in g.members:
+                if m not in self._tasks and m not in self._groups:
+                    raise ValueError(f"group {g.name!r}: member {m!r} is neither a task nor a group")
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """A task definition; see the module docstring. Fields mirror lm-eval's TaskConfig."""
+    @classmethod
+    def from_suite(cls, suite: Suite) -> Registry:
+        """Returns the registry of `suite`: its families' tasks, variants and groups, and its groups."""
+        tasks: dict[str, Task] = {}
+        group_defs: dict[str, Group] = {}
+        for fam in suite.families:
+            for t in (*fam.module.TASKS, *getattr(fam.module, "VARIANTS", ())):
+                if t.name in tasks:
+                    raise ValueError(f"suite {suite.name!r}: task {t.name!r} is defined twice")
+                tasks[t.name] = dataclasses.replace(t, factor=fam.factor, invert_in_factor=fam.invert)
+            for g in fam.module.GROUPS:
+                _add_group(group_defs, g, suite.name)
+        for g in suite.groups:
+            _add_group(group_defs, g, suite.name)
+        return cls(tasks, group_defs, suite.families)
 
-    name: str
-    factor: str
-    dataset_path: str
-    dataset_name: str | None
-    split: str
-    output_type: str
-    doc_to_text: Callable[[dict], str]
-    doc_to_target: Callable[[dict], Any]
-    doc_to_choice: Callable[[dict], list[str]] | None = None
-    required_fields: tuple[str, ...] = ()
-    nullable_fields: tuple[str, ...] = ()
-    description: str = ""
-    num_fewshot: int = 0
-    fewshot_split: str | None = None
-    fewshot_samples: tuple[Mapping[str, Any], ...] | None = None
-    fewshot_sampler: str = "first_n"
-    fewshot_target: Callable[[dict], Any] | None = None
-    process_docs: Callable[[list[dict]], list[dict]] | None = None
-    generation_kwargs: Mapping[str, Any] | None = None
-    metrics: tuple[Metric, ...] = (ACC,)
-    process_results: Callable[[dict, str], dict] | None = None
-    groups: tuple[str, ...] = ()
-    invert_in_factor: bool = False
-    version: float = 0.0
-    notes: str = ""
-    dataset_kwargs: Mapping[str, Any] | None = None
-    target_delimiter: str = " "
-    fewshot_delimiter: str = "\n\n"
+    def with_tasks(self, tasks: Iterable[Task]) -> Registry:
+        """Returns a new registry that also holds `tasks`.
 
-    def __post_init__(self):
-        if self.factor not in FACTORS:
-            raise ValueError(f"task {self.name!r}: factor must be one of {FACTORS}, got {self.factor!r}")
-        if self.output_type not in OUTPUT_TYPES:
-            raise ValueError(f"task {self.name!r}: output_type must be one of {OUTPUT_TYPES}, got {self.output_type!r}")
-        if self.output_type == "multiple_choice" and self.doc_to_choice is None:
-            raise ValueError(f"task {self.name!r}: a multiple_choice task needs doc_to_choice")
-        if self.output_type == "generate_until" and self.generation_kwargs is None:
-            raise ValueError(f"task {self.name!r}: a generate_until task needs generation_kwargs")
-        if self.num_fewshot and self.fewshot_split is None and self.fewshot_samples is None:
-            raise ValueError(f"task {self.name!r}: num_fewshot={self.num_fewshot} but no fewshot_split or samples")
-        if self.fewshot_sampler not in ("first_n", "default"):
-            raise ValueError(f"task {self.name!r}: fewshot_sampler must be 'first_n' or 'default'")
-
-    # ---- documents -> prompt pieces -------------------------------------------------------
-
-    def check_fields(self, docs: Sequence[Mapping[str, Any]], split: str | None = None) -> None:
-        """Raises KeyError naming the task, field and document index when a doc lacks a field.
-
-        A null value counts as missing (a `datasets` split fills absent keys with None) unless
-        the field is in `nullable_fields`.
+        A custom task replaces an earlier custom task of its name; a suite task's or a group's
+        name is refused. Custom tasks that name a factor join it as benchmarks of their own.
         """
-        for i, doc in enumerate(docs):
-            for field in self.required_fields:
-                if field not in doc or (doc[field] is None and field not in self.nullable_fields):
-                    what = "has no field" if field not in doc else "has a null field"
-                    raise KeyError(
-                        f"task {self.name!r}: document {i} of split {split or self.split!r} in "
-                        f"{self.dataset_path!r} {what} {field!r} (fields: {sorted(doc)})"
-                    )
+        new, custom = dict(self._tasks), list(self._custom)
+        for t in tasks:
+            if t.name in self._groups:
+                raise ValueError(f"task name {t.name!r} collides with a group of that name")
+            if t.name in self._tasks and t.name not in self._custom:
+                raise ValueError(f"task {t.name!r} is already registered by the suite; custom tasks need new names")
+            new[t.name] = t
+            if t.name not in custom:
+                custom.append(t.name)
+        return Registry(new, self._groups, self._families, tuple(custom))
 
-    def choices(self, doc: Mapping[str, Any]) -> list[str] | None:
-        """Returns the answer choices of `doc` (None for generation tasks)."""
-        return None if self.doc_to_choice is None else list(self.doc_to_choice(doc))
+    # ---- lookup ---------------------------------------------------------------------------
 
-    def gold(self, doc: Mapping[str, Any]) -> int | list[int] | str:
-        """Returns the gold answer: choice index (-100 when invalid), list of indices, or a string."""
-        target = self.doc_to_target(doc)
-        choices = self.choices(doc)
-        return resolve_gold(target, choices) if choices is not None else target
+    def tasks(self) -> dict[str, Task]:
+        """Returns every task by name."""
+        return dict(self._tasks)
 
-    def shots_for(self, docs: Sequence[Mapping[str, Any]], fewshot_pool: Sequence[dict] | None = None,
-                  seed: int = 1234) -> list[list[dict]]:
-        """Returns the shots for each of `docs`, in order, as lm-eval's samplers pick them.
+    def groups(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Returns group/tag name -> (members, aggregated metrics; () for a tag)."""
+        return {n: (g.members, g.aggregate) for n, g in self._groups.items()}
 
-        `first_n`: the first n of the pool (fixed samples or the few-shot split) for every doc.
-        `default`: one `random.Random(seed)` per task drawing n (n + 1 when the few-shot split is
-        the eval split, then dropping the doc itself) per document in order.
-        """
-        n = self.num_fewshot
-        if n == 0:
-            return [[] for _ in docs]
-        pool = [dict(d) for d in (self.fewshot_samples if self.fewshot_samples is not None else fewshot_pool or [])]
-        if len(pool) < n:
-            raise ValueError(f"task {self.name!r}: {n} shots requested, only {len(pool)} few-shot documents")
-        same_split = self.fewshot_samples is None and self.fewshot_split == self.split
-        if self.fewshot_sampler == "first_n":
-            if not same_split:
-                return [pool[:n] for _ in docs]
-            return [[d for d in pool if d != doc][:n] for doc in docs]
-        rnd = random.Random(seed)
-        out = []
-        for doc in docs:
-            if same_split:
-                out.append([d for d in rnd.sample(pool, n + 1) if d != doc][:n])
+    def task(self, name: str) -> Task:
+        """Returns the task called `name`; an unknown name raises KeyError with close names."""
+        if name in self._tasks:
+            return self._tasks[name]
+        raise KeyError(self._unknown(name))
+
+    def resolve(self, names: str | Iterable[str]) -> list[str]:
+        """Returns the task names selected by task/group/tag names (comma-separated or a list), in order."""
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",") if n.strip()]
+        out: list[str] = []
+
+        def add(n: str) -> None:
+            if n in self._tasks:
+                if n not in out:
+                    out.append(n)
+            elif n in self._groups:
+                for m in self._groups[n].members:
+                    add(m)
             else:
-                out.append(rnd.sample(pool, n))
+                raise KeyError(self._unknown(n))
+
+        for n in names:
+            add(n)
         return out
 
-    def shot_text(self, shot: Mapping[str, Any]) -> str:
-        """Returns one rendered shot: text + target delimiter + target + few-shot delimiter."""
-        target = (self.fewshot_target or self.doc_to_target)(shot)
-        choices = self.choices(shot) if self.doc_to_choice is not None else None
-        if isinstance(target, list):
-            target = target[0]
-        if isinstance(target, int) and not isinstance(target, bool) and choices is not None:
-            target = choices[target]
-        elif isinstance(target, bool) and choices is not None:
-            target = choices[int(target)]
-        return self.doc_to_text(shot) + self.target_delimiter + str(target) + self.fewshot_delimiter
+    def _unknown(self, name: str) -> str:
+        known = list(self._tasks) + list(self._groups)
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; groups: " + ", ".join(sorted(self._groups))
+        return f"unknown task or group {name!r}{hint}"
 
-    def context(self, doc: Mapping[str, Any], shots: Sequence[Mapping[str, Any]] = (),
-                chat_template: Callable[[list[dict]], str] | None = None) -> str:
-        """Returns the prompt for `doc`: raw string, or the chat-templated one when given a template.
+    # ---- factors --------------------------------------------------------------------------
 
-        With a template, the description becomes the system turn and shots + doc one user turn
-        (lm-eval's `--apply_chat_template` without `--fewshot_as_multiturn`).
+    def benchmarks(self) -> list[Benchmark]:
+        """Returns the task -> benchmark -> factor table the factor analysis scores.
+
+        One entry per family benchmark (in suite order), then one per custom task that names a
+        factor (its first metric). Factor and inversion are read from the tasks themselves.
         """
-        body = "".join(self.shot_text(s) for s in shots) + self.doc_to_text(doc)
-        if chat_template is None:
-            return self.description + body
-        messages = ([{"role": "system", "content": self.description}] if self.description else [])
-        messages.append({"role": "user", "content": body})
-        return chat_template(messages)
-
-    def continuations(self, doc: Mapping[str, Any], chat: bool = False) -> list[str]:
-        """Returns the scored continuations, `" " + choice` (no delimiter under a chat template)."""
-        delim = "" if chat else self.target_delimiter
-        return [delim + c for c in self.choices(doc)]
-
-    def spec(self) -> dict[str, Any]:
-        """Returns a JSON-able summary of the definition (for results' `configs` and hashing)."""
-        return {
-            "task": self.name,
-            "dataset_path": self.dataset_path,
-            "dataset_name": self.dataset_name,
-            "dataset_kwargs": dict(self.dataset_kwargs) if self.dataset_kwargs else None,
-            "test_split": self.split,
-            "fewshot_split": self.fewshot_split,
-            "num_fewshot": self.num_fewshot,
-            "fewshot_sampler": self.fewshot_sampler,
-            "description": self.description,
-            "output_type": self.output_type,
-            "target_delimiter": self.target_delimiter,
-            "fewshot_delimiter": self.fewshot_delimiter,
-            "generation_kwargs": dict(self.generation_kwargs) if self.generation_kwargs else None,
-            "metric_list": [
-                {"metric": m.name, "aggregation": m.aggregation if isinstance(m.aggregation, str)
-                 else m.aggregation.__name__, "higher_is_better": m.higher_is_better}
-                for m in self.metrics
-            ],
-            "factor": self.factor,
-            "invert_in_factor": self.invert_in_factor,
-            "metadata": {"version": self.version},
-        }
+        out: list[Benchmark] = []
+        for fam in self._families:
+            tasks = [self._tasks[t.name] for t in fam.module.TASKS]
+            if fam.benchmark is None:
+                out += [_benchmark(t.name, [t], fam) for t in tasks]
+            else:
+                out.append(_benchmark(fam.benchmark, tasks, fam))
+        for name in self._custom:
+            t = self._tasks[name]
+            if t.factor is not None:
+                out.append(Benchmark(t.name, t.factor, (f"{t.name}/{t.metrics[0].name}",), invert=t.invert_in_factor))
+        return out
 
 
-def resolve_gold(target: Any, choices: Sequence[str]) -> int | list[int]:
-    """Returns the gold choice index (or list of them) as lm-eval resolves `doc_to_target`.
-
-    bool counts as int (True -> 1); a string is looked up in `choices`; anything out of range
-    becomes -100, which always scores 0.
-    """
-    if isinstance(target, (list, tuple)):
-        return [int(t) if 0 <= int(t) < len(choices) else INVALID_GOLD for t in target]
-    if isinstance(target, str):
-        return choices.index(target) if target in choices else INVALID_GOLD
-    t = int(target)
-    return t if 0 <= t < len(choices) else INVALID_GOLD
+def _add_group(group_defs: dict[str, Group], g: Group, suite: str) -> None:
+    if g.name in group_defs:
+        raise ValueError(f"suite {suite!r}: group {g.name!r} is defined twice")
+    group_defs[g.name] = g
 
 
-def template_target(rendered: str) -> int | list | str:
-    """Returns what lm-eval makes of a rendered Jinja `doc_to_target`: int, list, or the string."""
-    if rendered.isdigit():
-        return ast.literal_eval(rendered)
-    if len(rendered) >= 2 and rendered[0] == "[" and rendered[-1] == "]":
-        try:
-            return ast.literal_eval(rendered)
-        except (SyntaxError, ValueError):
-            return rendered
-    return rendered
+def _benchmark(name: str, tasks: list[Task], fam: Family) -> Benchmark:
+    """Returns the benchmark over `tasks` with the factor and inversion the tasks carry."""
+    kinds = {(t.factor, t.invert_in_factor) for t in tasks}
+    if len(kinds) != 1:
+        raise ValueError(f"benchmark {name!r}: its tasks disagree on factor/inversion: {sorted(kinds, key=str)}")
+    (factor, invert), = kinds
+    metrics = tuple(f"{t.name}/{m}" for t in tasks for m in fam.metrics)
+    weights = group_metric = None
+    if fam.weights is not None:
+        missing = [t.name for t in tasks if t.name not in fam.weights]
+        if missing:
+            raise ValueError(f"benchmark {name!r}: no weight for task(s) {missing}")
+        weights = tuple(float(fam.weights[t.name]) for t in tasks for _ in fam.metrics)
+        # lm-eval's group score is size-weighted too, so with size weights and one metric the
+        # group's column stands in for absent subtasks (an equal-weighted mean it would not).
+        names = {t.name for t in tasks}
+        groups = [g for g in fam.module.GROUPS if set(g.members) == names and fam.metrics[0] in g.aggregate]
+        if len(fam.metrics) == 1 and groups:
+            group_metric = f"{groups[0].name}/{fam.metrics[0]}"
+    # Several metrics of one task are measured on the same questions (IFEval's four).
+    same_items = len(tasks) == 1 and len(fam.metrics) > 1
+    return Benchmark(name, factor, metrics, weights, invert, same_items, group_metric)
 
 
-# ---- registry ---------------------------------------------------------------------------------
-
-_TASKS: dict[str, Task] = {}
-# group -> (members, aggregated metric names or () for a tag without aggregate)
-_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-_LOADED = False
-
-
-def register(task: Task, *, replace: bool = False) -> Task:
-    """Adds `task` to the registry and returns it; refuses to shadow a name unless `replace`."""
-    if task.name in _GROUPS:
-        raise ValueError(f"task name {task.name!r} collides with a group of that name")
-    if task.name in _TASKS and not replace:
-        raise ValueError(f"task {task.name!r} is already registered (pass replace=True to override)")
-    _TASKS[task.name] = task
-    return task
-
-
-def register_group(name: str, members: Iterable[str], aggregate: Iterable[str] = ()) -> None:
-    """Declares a group (aggregated, size-weighted, over `aggregate` metrics) or a tag (none)."""
-    if name in _TASKS:
-        raise ValueError(f"group name {name!r} collides with a task of that name")
-    _GROUPS[name] = (tuple(members), tuple(aggregate))
-
-
-def _ensure_loaded() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    # Importing a family module registers its tasks.
-    from sos_jax.tasks import bbh, bbq, gpqa, ifeval_task, math_hard, mmlu_pro, musr, safety, wmdp  # noqa: F401
-
-    register_group("leaderboard", ["leaderboard_mmlu_pro", "leaderboard_bbh", "leaderboard_gpqa",
-                                   "leaderboard_math_hard", "leaderboard_ifeval", "leaderboard_musr"])
-    register_group("sos", ["leaderboard", "safety"])
+@functools.cache
+def default_registry() -> Registry:
+    """Returns the SOS-Bench registry (built once)."""
+    return Registry.from_suite(SOS)
 
 
 def all_tasks() -> dict[str, Task]:
-    """Returns every registered task by name."""
-    _ensure_loaded()
-    return dict(_TASKS)
+    """Returns every SOS-Bench task by name."""
+    return default_registry().tasks()
 
 
 def groups() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Returns group/tag name -> (members, aggregated metrics)."""
-    _ensure_loaded()
-    return dict(_GROUPS)
+    """Returns SOS-Bench's group/tag name -> (members, aggregated metrics)."""
+    return default_registry().groups()
 
 
 def get_task(name: str) -> Task:
-    """Returns the task called `name`; an unknown name raises KeyError with close names."""
-    _ensure_loaded()
-    if name in _TASKS:
-        return _TASKS[name]
-    raise KeyError(_unknown(name))
-
-
-def _unknown(name: str) -> str:
-    known = list(_TASKS) + list(_GROUPS)
-    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; groups: " + ", ".join(sorted(_GROUPS))
-    return f"unknown task or group {name!r}{hint}"
+    """Returns the SOS-Bench task called `name`; unknown names raise KeyError with close names."""
+    return default_registry().task(name)
 
 
 def resolve(names: str | Iterable[str]) -> list[str]:
-    """Returns the task names selected by task/group/tag names (comma-separated or a list), in order."""
-    _ensure_loaded()
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    out: list[str] = []
-
-    def add(n: str) -> None:
-        if n in _TASKS:
-            if n not in out:
-                out.append(n)
-        elif n in _GROUPS:
-            for m in _GROUPS[n][0]:
-                add(m)
-        else:
-            raise KeyError(_unknown(n))
-
-    for n in names:
-        add(n)
-    return out
+    """Returns the SOS-Bench task names selected by task/group/tag names, in order."""
+    return default_registry().resolve(names)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import jaxrun
-from pear_jax import train
+from pear_jax import sweep
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "configs" / "pear" / "smoke.py"
@@ -47,7 +47,7 @@ def test_sweep_writes_tradeoff_and_skips_finished_cells(tmp_path, tmp_path_facto
     spec.loader.exec_module(module)
     cfg = module.get_config()
     cfg.dataset.data_dir, cfg.num_epochs, cfg.final.rows = str(data), 2, 0
-    rows2 = train.sweep(cfg, workdir, lams=(0.0, 0.5), seeds=(0,), mesh=jaxrun.make_mesh())
+    rows2 = sweep.sweep(cfg, workdir, lams=(0.0, 0.5), seeds=(0,), mesh=jaxrun.make_mesh())
     assert (workdir / "lam_0.5" / "seed_0" / "final_metrics.json").stat().st_mtime_ns == stamp
     assert [r["lam"] for r in rows2] == [0.0, 0.5]
     assert rows2[1]["accuracy_mean"] == float(rows[1]["accuracy_mean"])

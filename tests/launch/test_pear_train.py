@@ -86,11 +86,9 @@ def _final_state(workdir, data_dir, devices):
     cfg = smoke_config(data_dir)
     run = train.build(cfg, jaxrun.make_mesh())
     ck = Checkpoints(Path(workdir) / "checkpoints", every_steps=5, keep=2)
-    state = ck.restore(192, {"params": run.params, "opt_state": run.opt_state, "rng": run.rng,
-                             "step": np.int64(0), "epoch": np.int64(0), "batch_in_epoch": np.int64(0),
-                             "seed": np.int64(0)})
+    state = ck.restore(192, run.state)
     ck.close()
-    return jax.tree.map(np.asarray, {"params": state["params"], "opt_state": state["opt_state"]})
+    return jax.tree.map(np.asarray, {"params": state.params, "opt_state": state.opt_state})
 
 
 def test_sigkill_mid_epoch_then_rerun_is_bit_identical(smoke, full_run, tmp_path, devices):

@@ -78,3 +78,62 @@ def test_launcher_bad_results_path_names_it(tmp_path, parsed_flags):
     parsed_flags(["sos_analyze", f"--results={tmp_path / 'nope.json'}", f"--workdir={tmp_path / 'o'}"])
     with pytest.raises(FileNotFoundError, match="nope.json"):
         sos_analyze.main(["sos_analyze"])
+
+
+def _fake_anchors(root):
+    art = root / "artifacts"
+    art.mkdir(parents=True)
+    for name in ("eleuther_wandb.csv", "arena_hard_auto.csv", "livebench_groups.csv",
+                 "exploded-multifactor-scoring-4o-judge-scores-only.csv"):
+        (art / name).write_text("model\n")
+    return root
+
+
+def test_demo_uses_anchor_tables_when_present(tmp_path):
+    from launch import demos
+    from sos_jax.analysis.report import ANCHOR_NAME_MAP
+
+    root = _fake_anchors(tmp_path / "sos-bench")
+    assert demos.find_anchors(root) == root
+    d = demos.analysis_demo_inputs(tmp_path / "work", anchors=root)
+    assert d.results == [root / "artifacts" / "eleuther_wandb.csv"]
+    assert root / "artifacts" / "arena_hard_auto.csv" in d.leaderboards
+    assert d.name_map == ANCHOR_NAME_MAP and d.judgments is not None and d.judge_baseline
+
+
+def test_demo_without_anchors_analyses_the_default_suite_on_tiny_models(tmp_path, parsed_flags, monkeypatch):
+    """No --results and no anchor tables: configs/sos/default.py runs on n tiny models, then the analysis."""
+    import sos_jax.harness.config
+    from launch import demos, sos_analyze
+
+    runs = []
+
+    def fake_run_config(config, workdir, mesh):
+        runs.append(config)
+        for m in config.models:
+            d = Path(workdir) / m.replace(":", "__")
+            d.mkdir(parents=True)
+            (d / "results_x.json").write_text(json.dumps({"model_name": m, "results": {
+                "xstest": {"acc,none": 0.4 + 0.1 * int(m[-1]), "acc_stderr,none": 0.05}}}))
+        return {}
+
+    monkeypatch.setattr(demos, "find_anchors", lambda start=None: None)
+    monkeypatch.setattr(sos_jax.harness.config, "run_config", fake_run_config)
+    out = tmp_path / "o"
+    parsed_flags(["sos_analyze", f"--workdir={out}", "--config=" + str(_config_file(tmp_path, demo_models=3, plots=False))])
+    sos_analyze.main(["sos_analyze"])
+    (config,) = runs
+    assert list(config.models) == ["builtin:tiny:0", "builtin:tiny:1", "builtin:tiny:2"]
+    assert config.tasks == "sos" and config.data_source == "sample" and config.max_gen_toks == 32
+    a = json.loads((out / "analysis.json").read_text())
+    assert a["inputs"]["description"].startswith("harness demo results (3 tiny random models)")
+    assert sorted(a["factor_scores"]["overall"]) == ["builtin:tiny:0", "builtin:tiny:1", "builtin:tiny:2"]
+    assert a["correlations"] == [] and (out / "report.md").is_file()
+
+
+def test_judge_demo_set_has_a_baseline_answer_for_every_question():
+    from launch import demos
+
+    questions, answers = demos.judge_demo_set()
+    assert "baseline" in answers and len(answers) == 3
+    assert all(set(a) == set(questions) for a in answers.values())

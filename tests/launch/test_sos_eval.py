@@ -34,6 +34,7 @@ def test_configs_describe_the_embedded_default_and_the_real_suite():
     default = _config("default")
     assert default.models == ["builtin:tiny"] and default.tasks == "sos" and default.data_source == "sample"
     assert len(resolve(default.tasks)) == 63
+    assert default.max_gen_toks == 32  # the random model never stops; real runs keep each task's length
     full = _config("full")
     assert full.data_source == "hub" and full.max_gen_toks is None and list(full.models) == []
     smoke = _config("smoke")
@@ -69,6 +70,12 @@ def test_launcher_errors_name_the_problem(tmp_path):
     missing = _run(["--model=/no/such/checkpoint", "--tasks=xstest", "--workdir=out"], tmp_path)
     assert missing.returncode != 0
     assert "model path '/no/such/checkpoint' does not exist" in missing.stderr
+
+
+def test_base_config_mirrors_the_eval_settings_defaults():
+    from sos_jax.harness.config import EvalSettings, base_config, settings_from_config
+
+    assert settings_from_config(base_config()) == EvalSettings()
 
 
 def test_run_config_fails_before_loading_any_model(tmp_path):

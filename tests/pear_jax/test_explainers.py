@@ -186,7 +186,8 @@ def test_differentiable_in_params(data):
         x64, key = jnp.asarray(x[:4], jnp.float64), jax.random.key(9)
         for name in E.DIFFERENTIABLE_EXPLAINERS:
             kwargs = {"baseline": jnp.asarray(base, jnp.float64), "n_steps": 4} if name == "integrated_gradients" else {}
-            f = jax.jit(lambda p: jnp.sum(jnp.sin(E.explain(name, tanh_mlp, p, x64, y[:4], key, **kwargs))))
+            f = jax.jit(lambda p, name=name, kwargs=kwargs: jnp.sum(jnp.sin(E.explain(name, tanh_mlp, p, x64, y[:4],
+                                                                                  key, **kwargs))))
             check_grads(f, (params,), order=1, modes=("rev",), atol=1e-5, rtol=1e-4)
 
 

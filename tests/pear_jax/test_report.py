@@ -25,7 +25,7 @@ def test_aggregate_cells_mean_and_std_over_seeds():
 
 
 def test_write_tradeoff_files(tmp_path):
-    rows = report.aggregate_cells([cell(l, s, 0.9 - l / 10, 0.3 + l / 2) for l in (0.0, 0.5, 1.0) for s in (0, 1)])
+    rows = report.aggregate_cells([cell(lam, s, 0.9 - lam / 10, 0.3 + lam / 2) for lam in (0.0, 0.5, 1.0) for s in (0, 1)])
     report.write_tradeoff(rows, tmp_path, title="toy sweep")
     with open(tmp_path / "tradeoff.csv") as f:
         table = list(csv.DictReader(f))

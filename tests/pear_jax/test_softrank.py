@@ -137,7 +137,8 @@ def test_check_grads():
                     modes=("fwd", "rev"))
         for regularization in ("l2", "kl"):
             xx = jnp.abs(x) + 0.1 if regularization == "kl" else x
-            check_grads(jax.jit(lambda v: softrank.soft_sort(v, 0.7, regularization)), (xx,), order=1, modes=("rev",))
+            check_grads(jax.jit(lambda v, r=regularization: softrank.soft_sort(v, 0.7, r)), (xx,), order=1,
+                        modes=("rev",))
 
 
 def test_jacobian_is_block_averaging():

@@ -1,5 +1,6 @@
-"""Tests for pear_jax.train: the trainer's loss is the kernel's, sharding does not change the
-math, λ > 0 raises explainer agreement, the step compiles once, and 2 processes = 1 process."""
+"""Tests for pear_jax.train and pear_jax.steps: the trainer's loss is the kernel's, sharding does
+not change the math, λ > 0 raises explainer agreement, the step compiles once, the TrainState
+round-trips through a checkpoint, and 2 processes = 1 process."""
 
 import json
 import os
@@ -16,7 +17,9 @@ import pytest
 
 import jaxrun
 from pear_jax import loss as loss_lib
-from pear_jax import train
+from pear_jax import steps, train
+from pear_jax.checkpoint import Checkpoints
+from pear_jax.config import base_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +46,7 @@ def syn_dir(tmp_path_factory):
 
 
 def syn_config(data_dir, lam=0.5):
-    cfg = train.base_config("syn")
+    cfg = base_config("syn")
     cfg.dataset.source = "local"
     cfg.dataset.data_dir = str(data_dir)
     cfg.model.depth, cfg.model.width = 3, 64
@@ -78,7 +81,7 @@ def test_lambda_raises_grad_ig_rank_correlation(syn_dir, pear_run, devices):
 
 
 def _first_step(run, mesh):
-    step = train.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
+    step = steps.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
     rows = run.order.rows(0)
     x = jaxrun.global_batch(mesh, run.data.x_train[rows])
     y = jaxrun.global_batch(mesh, run.data.y_train[rows])
@@ -91,9 +94,10 @@ def test_trainer_loss_equals_kernel_loss(syn_dir, lam, devices):
     cfg = syn_config(syn_dir, lam)
     run = train.build(cfg, mesh)
     step, x, y = _first_step(run, mesh)
-    params0 = jax.tree.map(np.array, run.params)  # the step donates its inputs
-    _, _, metrics = step(run.params, run.opt_state, x, y, run.rng, np.int32(0), run.baseline)
-    key = jax.random.fold_in(jax.random.wrap_key_data(run.rng), 0)
+    params0 = jax.tree.map(np.array, run.state.params)  # the step donates its inputs
+    key = jax.random.fold_in(jax.random.wrap_key_data(run.state.rng), 0)
+    state, metrics = step(run.state, x, y, run.baseline)
+    assert int(state.step) == 1
     want, aux = loss_lib.pear_loss(
         run.apply_fn, jax.tree.map(jnp.asarray, params0), jnp.asarray(np.asarray(x)), jnp.asarray(np.asarray(y)),
         key, lam=lam, mu=cfg.mu, explainer_a="vanilla_gradient", explainer_b="integrated_gradients",
@@ -109,17 +113,51 @@ def test_sharded_equals_unsharded_and_compiles_once(syn_dir, devices):
     for n in (8, 1):
         mesh = jaxrun.auto_axes(jaxrun.make_mesh(devices=devices[:n]))
         run = train.build(cfg, mesh)
-        step = train.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
-        params, opt = run.params, run.opt_state
-        for s in range(4):
-            rows = run.order.rows(s)
-            x = jaxrun.global_batch(mesh, run.data.x_train[rows])
-            y = jaxrun.global_batch(mesh, run.data.y_train[rows])
-            params, opt, _ = step(params, opt, x, y, run.rng, np.int32(s), run.baseline)
+        step = steps.make_train_step(run.apply_fn, run.tx, run.settings, mesh)
+        state = run.state
+        with jax.transfer_guard("disallow"):  # batches and state are already where the step wants them
+            for s in range(4):
+                rows = run.order.rows(s)
+                x = jaxrun.global_batch(mesh, run.data.x_train[rows])
+                y = jaxrun.global_batch(mesh, run.data.y_train[rows])
+                state, _ = step(state, x, y, run.baseline)
         assert step._cache_size() == 1  # four different batches, one compilation
-        assert params["hidden_0"]["kernel"].sharding.is_fully_replicated
-        out[n] = jax.tree.map(np.asarray, params)
+        assert state.params["hidden_0"]["kernel"].sharding.is_fully_replicated
+        assert int(state.step) == 4
+        out[n] = jax.tree.map(np.asarray, state.params)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), out[8], out[1])
+
+
+def test_train_state_round_trips_and_resume_checks_data_position(syn_dir, tmp_path, devices):
+    cfg = syn_config(syn_dir, 0.5)
+    cfg.num_epochs, cfg.eval.every_epochs, cfg.checkpoint.every_steps = 1, -1, 16  # 32 steps
+    out = train.train_and_evaluate(cfg, tmp_path, mesh=jaxrun.make_mesh())
+    run = train.build(cfg, jaxrun.make_mesh())
+    ckpts = Checkpoints(tmp_path / "checkpoints", every_steps=16, keep=3)
+    assert ckpts.all_steps() == [16, 32]
+    with jax.transfer_guard("disallow"):
+        restored = ckpts.restore(32, run.state)  # the fresh live state is the restore target
+    ckpts.close()
+    assert isinstance(restored, steps.TrainState)
+    assert jax.device_get((restored.step, restored.seed, restored.steps_per_epoch)) == (32, 0, 32)
+    assert restored.params["hidden_0"]["kernel"].sharding.is_fully_replicated
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored.params), jax.device_get(out["params"]))
+    cfg.batch_size = 64
+    with pytest.raises(ValueError, match="trained with 32 steps per epoch, this config gives 16"):
+        train.train_and_evaluate(cfg, tmp_path, mesh=jaxrun.make_mesh())
+
+
+def test_loop_disallows_implicit_transfers(syn_dir, monkeypatch, devices):
+    cfg = syn_config(syn_dir, 0.5)
+    cfg.model.depth, cfg.model.width, cfg.ig_steps = 1, 8, 2
+    cfg.batch_size, cfg.num_epochs = 256, 1  # 4 steps, then the end-of-run eval
+
+    def implicit_copy(*args, **kwargs):
+        return {"accuracy": float(jnp.sum(np.ones(3, np.float32)))}  # numpy -> device, not explicit
+
+    monkeypatch.setattr(train, "evaluate", implicit_copy)
+    with pytest.raises(Exception, match="Disallowed host-to-device transfer"):
+        train.train_and_evaluate(cfg, None, mesh=jaxrun.make_mesh())
 
 
 def test_bad_settings_are_named(syn_dir, devices):
@@ -136,6 +174,9 @@ def test_bad_settings_are_named(syn_dir, devices):
     cfg.lam = 1.5
     with pytest.raises(ValueError, match=r"config.lam must be in \[0, 1\], got 1.5"):
         train.build(cfg, mesh)
+    cfg.lam, cfg.seed = 0.5, 2**31
+    with pytest.raises(ValueError, match=r"config.seed must fit in int32"):
+        train.build(cfg, mesh)
     with pytest.raises(AttributeError, match="lamm"):
         cfg.lamm = 0.5  # the config is locked: typos are rejected by name
 
@@ -149,7 +190,8 @@ port, pid, cfg_json, workdir, out = sys.argv[1:]
 jaxrun.initialize_distributed(f"127.0.0.1:{port}", 2, int(pid))
 import ml_collections
 from pear_jax import train
-cfg = train.base_config("syn")
+from pear_jax.config import base_config
+cfg = base_config("syn")
 cfg.update_from_flattened_dict(json.loads(cfg_json))
 summary = train.train_and_evaluate(cfg, workdir, mesh=jaxrun.make_mesh())
 assert len(jax.devices()) == 8 and len(jax.local_devices()) == 4

@@ -40,7 +40,7 @@ def test_one_draw_per_task_shared_by_its_metrics():
         idx = np.asarray(draw(jax.random.key(seed), qd.slot_stream, qd.stream_offset, qd.stream_size, qd.u_offset,
                               n_questions=qd.n_questions))
         picks = []
-        for j, (off, n) in enumerate(zip(qd.stream_offset, qd.stream_size)):
+        for off, n in zip(qd.stream_offset, qd.stream_size):
             chosen = idx[off: off + n]
             assert np.all((chosen >= off) & (chosen < off + n))  # never leaves its own stream
             picks.append(chosen - off)

@@ -62,7 +62,7 @@ def test_exact_permutation_pvalues_equal_scipy(pairs, results):
         if len(x) > 6:
             continue  # 7! = 5040 > n_perm: random permutations, checked below
         for m, f in SCIPY.items():
-            ref = st.permutation_test((x,), lambda a: f(a, y), permutation_type="pairings", n_resamples=KW["n_perm"])
+            ref = st.permutation_test((x,), lambda a, f=f, y=y: f(a, y), permutation_type="pairings", n_resamples=KW["n_perm"])
             assert res[m].p_method.startswith("exact")
             assert res[m].p_value == pytest.approx(ref.pvalue, abs=1e-6), (m, len(x))
             checked += 1
@@ -74,7 +74,7 @@ def test_random_permutation_pvalues_close_to_scipy(pairs, results):
         if len(x) != 30:
             continue  # scipy's unvectorised permutation loop is slow: two pairs suffice
         for m, f in SCIPY.items():
-            ref = st.permutation_test((x,), lambda a: f(a, y), permutation_type="pairings", n_resamples=KW["n_perm"],
+            ref = st.permutation_test((x,), lambda a, f=f, y=y: f(a, y), permutation_type="pairings", n_resamples=KW["n_perm"],
                                       rng=np.random.default_rng(1), vectorized=False)
             # Two Monte-Carlo estimates of p = 2 min(P(<=), P(>=)): each tail q = p/2 has sd sqrt(q(1-q)/R).
             q = min(ref.pvalue / 2, 0.5)

@@ -1,18 +1,21 @@
+import dataclasses
 import math
+import types
 
 import numpy as np
 import pytest
 from scipy.stats import norm, rankdata
 
-from sos_jax.analysis.factors import Benchmark, factor_scores
+from sos_jax.analysis.factors import Benchmark, factor_scores, sos_benchmarks
 from sos_jax.analysis.ingest import ModelResults, SampleLog, read_results
+from sos_jax.tasks import SOS, Family, Registry, Task, default_registry
 
 TOY = [
-    Benchmark("K1", "WK", ("k1a/acc", "k1b/acc")),
-    Benchmark("K2", "WK", ("k2/acc_norm",)),
-    Benchmark("I", "IF", ("ife/p", "ife/i"), same_items=True),
-    Benchmark("S1", "SAFE", ("s1/acc",)),
-    Benchmark("W", "SAFE", ("w1/acc", "w2/acc"), weights=(3, 1), invert=True),
+    Benchmark("K1", "world_knowledge", ("k1a/acc", "k1b/acc")),
+    Benchmark("K2", "world_knowledge", ("k2/acc_norm",)),
+    Benchmark("I", "instruction_following", ("ife/p", "ife/i"), same_items=True),
+    Benchmark("S1", "safety", ("s1/acc",)),
+    Benchmark("W", "safety", ("w1/acc", "w2/acc"), weights=(3, 1), invert=True),
 ]
 
 
@@ -138,3 +141,32 @@ def test_question_bootstrap_matches_normal_width_and_is_paired():
     se = math.sqrt(sum(v.mean() * (1 - v.mean()) / 150 for v in (s.values["acc"] for s in res[0].samples.values()))) / 2
     width = fs.overall_hi[0] - fs.overall_lo[0]
     assert width == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+def test_benchmarks_come_from_the_suite_through_the_tasks():
+    reg = default_registry()
+    table = {b.name: b for b in sos_benchmarks()}
+    assert len(table) == 18 and table["IFEval"].same_items and table["BBQ"].group_metric == "bbq/acc"
+    for b in table.values():
+        tasks = {m.split("/")[0] for m in b.metrics}
+        # factor and inversion are what the tasks carry, nothing the analysis restates
+        assert {(reg.task(t).factor, reg.task(t).invert_in_factor) for t in tasks} == {(b.factor, b.invert)}
+    assert [n for n, b in table.items() if b.invert] == ["WMDP (1-acc)"]
+    assert "DTToxicity_corrected" not in table  # variants are selectable, never scored
+
+
+def test_a_task_family_added_to_the_suite_appears_in_the_factor_scores():
+    # One module (here a namespace with TASKS and GROUPS) plus one Family line in a new suite.
+    toy = Task(name="toy_refusals", dataset_path="json", dataset_name=None, split="test",
+               output_type="multiple_choice", doc_to_text=lambda d: d["q"], doc_to_target=lambda d: 0,
+               doc_to_choice=lambda d: ["yes", "no"])
+    family = types.SimpleNamespace(TASKS=(toy,), GROUPS=())
+    suite = dataclasses.replace(SOS, families=SOS.families + (Family(family, "safety", ("acc",), "Toy refusals"),))
+    registry = Registry.from_suite(suite)
+    res = [ModelResults("a", "x", {"xstest/acc": 0.6, "toy_refusals/acc": 0.2}, {}),
+           ModelResults("b", "x", {"xstest/acc": 0.4, "toy_refusals/acc": 0.8}, {})]
+    fs = factor_scores(res, registry=registry)
+    assert fs.benchmarks == ["xstest", "Toy refusals"] and fs.factors == ["SAFE"]
+    np.testing.assert_allclose(fs.factor[:, 0], [0.4, 0.6], rtol=1e-6)
+    # the default suite does not know the family: only xstest is scored
+    assert factor_scores(res).benchmarks == ["xstest"]

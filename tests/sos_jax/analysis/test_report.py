@@ -4,19 +4,27 @@ import numpy as np
 import pytest
 import scipy.stats as st
 
+from sos_jax.analysis.config import base_config
 from sos_jax.analysis.ingest import read_leaderboard, read_results
 from sos_jax.analysis.names import load_name_map
-from sos_jax.analysis.report import ANCHOR_NAME_MAP, analyze, demo_inputs
+from sos_jax.analysis.report import ANCHOR_NAME_MAP, AnalysisInputs, analyze
 
 # Same correlation sizes as test_correlations (one compiled kernel for the whole test session).
 FAST = dict(n_bootstrap=300, n_corr_bootstrap=400, n_permutations=1000)
 
 
+def config(**overrides):
+    c = base_config()
+    c.update(FAST)
+    c.update(overrides)
+    return c
+
+
 @pytest.fixture(scope="module")
 def anchor_report(anchors, tmp_path_factory):
     out = tmp_path_factory.mktemp("anchor_report")
-    a = analyze([anchors / "eleuther_wandb.csv"], out, leaderboards=[anchors / "arena_hard_auto.csv",
-                anchors / "livebench_groups.csv"], name_map=ANCHOR_NAME_MAP, **FAST)
+    a = analyze(config(), out, AnalysisInputs([anchors / "eleuther_wandb.csv"], leaderboards=[
+        anchors / "arena_hard_auto.csv", anchors / "livebench_groups.csv"], name_map=ANCHOR_NAME_MAP))
     return a, out
 
 
@@ -62,13 +70,6 @@ def test_report_files(anchor_report):
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
-def test_demo_uses_anchor_tables_when_present(anchors, tmp_path):
-    d = demo_inputs(tmp_path)
-    assert d.results == [anchors / "eleuther_wandb.csv"]
-    assert anchors / "arena_hard_auto.csv" in d.leaderboards
-    assert d.name_map == ANCHOR_NAME_MAP and d.judgments is not None
-
-
 def test_judge_leaderboards_enter_the_report(tmp_path, anchors):
     """Tiny judgments through the judge package: BT leaderboards (plain + style) join the table."""
     rng = np.random.default_rng(0)
@@ -87,35 +88,10 @@ def test_judge_leaderboards_enter_the_report(tmp_path, anchors):
             lines.append(json.dumps({"uid": f"q{q}", "model": m, "baseline": "base", "games": games}))
     jpath = tmp_path / "judgments.jsonl"
     jpath.write_text("\n".join(lines) + "\n")
-    a = analyze([anchors / "eleuther_wandb.csv"], tmp_path / "out", judgments=jpath,  # baseline read from the rows
-                name_map=ANCHOR_NAME_MAP, judge_bootstrap=20, **FAST)
+    a = analyze(config(judge_bootstrap=20), tmp_path / "out",  # the baseline is read from the rows
+                AnalysisInputs([anchors / "eleuther_wandb.csv"], judgments=jpath, name_map=ANCHOR_NAME_MAP))
     assert a["judge"]["leaderboards"]["plain"]["baseline"] == "base"
     rows = [r for r in a["correlations"] if r["leaderboard"] == "judge BT (plain)"]
     assert {r["target"] for r in rows} == {"WK", "IF", "SAFE", "overall"} and all(r["n"] == 6 for r in rows)
     assert "plots/bt_forest.png" in a["figures"]
     assert any("style-controlled" in n for n in a["notes"])  # no answer texts: reported, not faked
-
-
-def test_demo_falls_back_to_harness_results(tmp_path, monkeypatch):
-    """Without the anchor tables, the demo analyses what `sos_jax.harness.demo_results` returns."""
-    import sos_jax.harness
-    from sos_jax.analysis import report
-
-    calls = []
-
-    def fake_demo_results(workdir, n_models=4):
-        calls.append((workdir, n_models))
-        for m in range(n_models):
-            d = workdir / f"builtin__tiny__{m}"
-            d.mkdir(parents=True)
-            (d / "results_x.json").write_text(json.dumps({"model_name": f"builtin:tiny:{m}", "results": {
-                "xstest": {"acc,none": 0.4 + 0.1 * m, "acc_stderr,none": 0.05}}}))
-        return workdir
-
-    monkeypatch.setattr(report, "find_anchors", lambda start=None: None)
-    monkeypatch.setattr(sos_jax.harness, "demo_results", fake_demo_results)
-    a = analyze(None, tmp_path, demo_models=3, plots_enabled=False, **FAST)
-    assert calls == [(tmp_path / "demo_results", 3)]
-    assert a["inputs"]["description"].startswith("harness demo results (3 tiny random models)")
-    assert sorted(a["factor_scores"]["overall"]) == ["builtin:tiny:0", "builtin:tiny:1", "builtin:tiny:2"]
-    assert a["correlations"] == [] and (tmp_path / "report.md").is_file()

@@ -1,7 +1,7 @@
 """On a tiny random model, our runner's metrics equal `lm_eval --model hf` on the same local data.
 
 Both read the built-in sample documents: lm-eval through task YAMLs over the same JSONL files
-(`sos_jax.harness.lmeval_tasks`), we through the registry and the JAX engine.
+(`tests/sos_jax/lmeval_tasks.py`), we through the registry and the JAX engine.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from sos_jax.harness.lmeval_tasks import write_task_yamls
 from sos_jax.harness.results import model_slug
 from sos_jax.harness.runner import EvalSettings, evaluate_model
+
+from ..lmeval_tasks import write_task_yamls
 
 TASKS = ("leaderboard_bbh_boolean_expressions", "xstest", "SaladBench", "wmdp_bio")
 

@@ -15,8 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from jaxrun import make_mesh
 from sos_jax.judge.battles import Battles
 from sos_jax.judge.bradley_terry import (
-    _bucket,
     _quantile,
+    battle_bucket,
     bt_bootstrap_kernel,
     bt_leaderboard,
     fit_battles,
@@ -166,7 +166,7 @@ def test_one_compile_per_shape_bucket():
     keep = np.arange(N) < 2700  # a different battle count in the same bucket
     sub = Battles(models=battles.models, a=battles.a[keep], b=battles.b[keep], outcome=battles.outcome[keep],
                   weight=battles.weight[keep], question_id=battles.question_id[keep])
-    assert _bucket(len(sub)) == _bucket(N) and len(sub) != N
+    assert battle_bucket(len(sub)) == battle_bucket(N) and len(sub) != N
     fit_battles(sub, baseline="m0", n_bootstrap=0)
     # Another criterion's verdicts: other outcomes and another number of strong verdicts.
     other = synthetic(seed=9, style=False, strong=0.5)
@@ -203,10 +203,10 @@ def test_bootstrap_ci_covers_truth_at_nominal_rate():
     a = np.repeat(np.arange(1, models), n // (models - 1)).astype(np.int32)
     b = np.zeros(n, np.int32)
     y = (rng.random((reps, n)) < 1 / (1 + np.exp(-theta[a]))).astype(np.float32)
-    npad = _bucket(n)
+    npad = battle_bucket(n)
     pad = lambda v: np.concatenate([v, np.zeros((npad - n,) + v.shape[1:], v.dtype)], axis=-1 if v.ndim == 1 else 0)  # noqa: E731
     w = pad(np.ones(n, np.float32))
-    expand, total = resampling_table(w, "rows", _bucket(n))
+    expand, total = resampling_table(w, "rows", battle_bucket(n))
     kernel = functools.partial(bt_bootstrap_kernel, num_models=models, n_bootstrap=100)
     ypad = np.concatenate([y, np.zeros((reps, npad - n), np.float32)], axis=1)
     pairs = tuple(map(jnp.asarray, pair_table(pad(a), pad(b), models)))

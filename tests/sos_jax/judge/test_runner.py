@@ -62,7 +62,7 @@ def test_judges_both_orders_and_reads_back(tmp_path):
     summary = JudgeRunner(lm, max_gen_toks=64, batch_size=5).run(QUESTIONS, ANSWERS, baseline="base", out_path=out)
     assert summary.judged == 12 and summary.skipped == 0 and summary.malformed == 4
     assert lm.calls == 3  # 12 games in batches of 5
-    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(recs) == 12 and {r["game"] for r in recs} == {1, 2}
     first = next(r for r in recs if r["question_id"] == "q1" and r["model"] == "long" and r["game"] == 1)
     assert first["score"] == "B>>A" and first["style_a"]["token_len"] == 1 and first["style_b"]["bold_count"] == 1
@@ -92,7 +92,7 @@ def test_interrupted_run_resumes_without_repeating(tmp_path):
     lm = FakeJudge()
     summary = JudgeRunner(lm, max_gen_toks=64, batch_size=4).run(QUESTIONS, ANSWERS, baseline="base", out_path=out)
     assert summary.skipped == 8 and summary.judged == 4 and lm.calls == 1
-    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
     keys = [(r["question_id"], r["model"], r["game"]) for r in recs]
     assert len(keys) == len(set(keys)) == 12
     assert not (tmp_path / "j.jsonl.parts").exists()  # merged into the output and removed
@@ -106,7 +106,7 @@ def test_multi_criteria_prompt_records_criteria(tmp_path):
     JudgeRunner(lm, prompt="multi_criteria", max_gen_toks=64).run(
         {"q1": QUESTIONS["q1"]}, ANSWERS, baseline="base", out_path=out, models=["long"]
     )
-    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["criteria"]["style"] for r in recs] == ["B>>A", "A>>B"]
     assert recs[0]["criteria"]["safety"] is None and recs[0]["criteria"]["correctness"] == "A=B"
     j = read_judgments(out)
@@ -134,7 +134,7 @@ def test_chat_template_auto_falls_back_and_records_it(tmp_path):
     lm = NoTemplateJudge()
     out = tmp_path / "p.jsonl"
     JudgeRunner(lm, max_gen_toks=64).run({"q1": QUESTIONS["q1"]}, ANSWERS, baseline="base", out_path=out, models=["long"])
-    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["chat_template"] for r in recs] == [False, False] and recs[0]["score"] == "B>>A"
     assert lm.requests[0].startswith("Please act as an impartial judge")
     with pytest.raises(ValueError, match="no chat template"):

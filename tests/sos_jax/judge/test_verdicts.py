@@ -80,7 +80,7 @@ def test_parse_criteria_reads_double_parentheses_and_ignores_overall():
 
 
 def test_verdict_code_accepts_labels_and_codes_and_rejects_junk():
-    assert [verdict_code(l) for l in ("A>>B", "A>B", "A=B", "B>A", "B>>A")] == [1, 2, 3, 4, 5]
+    assert [verdict_code(v) for v in ("A>>B", "A>B", "A=B", "B>A", "B>>A")] == [1, 2, 3, 4, 5]
     assert verdict_code("[[B<<A]]") == CODE["A>>B"]
     assert verdict_code(4) == 4 and verdict_code("5") == 5 and verdict_code(2.0) == 2
     assert verdict_code("") == 0 and verdict_code(None) == 0 and verdict_code(float("nan")) == 0

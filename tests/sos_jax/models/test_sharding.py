@@ -69,7 +69,9 @@ def test_sharded_load_equals_unsharded(make_tiny_hf_model, mesh, explicit_mesh, 
     tokens, valid, positions = padded_batch(batch=8, length=12, seed=11)
     mask = causal_mask(valid)
     ref = np.asarray(_forward(plain, jnp.asarray(tokens), jnp.asarray(positions), jnp.asarray(mask)))
-    put = lambda x: jax.device_put(jnp.asarray(x), batch_sharding(mesh, x.ndim))
+    def put(x):
+        return jax.device_put(jnp.asarray(x), batch_sharding(mesh, x.ndim))
+
     out = _forward(sharded, put(tokens), put(positions), put(mask))
     assert np.abs(np.asarray(out) - ref)[valid].max() < 1e-5
 

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from sos_jax.harness.data import load_task_docs
-from sos_jax.tasks import get_task, resolve
-from sos_jax.tasks.custom import TaskConfigError, load_yaml_task, register_custom
+from sos_jax.tasks import default_registry, get_task
+from sos_jax.tasks.custom import TaskConfigError, load_yaml_task, with_custom_tasks
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def _write(tmp_path, text, name="task.yaml"):
     return path
 
 
-def test_yaml_task_registers_and_builds_lm_eval_style_prompts(tmp_path, data_file):
+def test_yaml_task_joins_a_new_registry_and_builds_lm_eval_style_prompts(tmp_path, data_file):
     path = _write(tmp_path, """\
         task: my_custom_qa
         factor: safety
@@ -45,10 +45,17 @@ def test_yaml_task_registers_and_builds_lm_eval_style_prompts(tmp_path, data_fil
         fewshot_config: {sampler: first_n}
         metric_list: [{metric: acc}, {metric: acc_norm}]
         """)
-    assert register_custom(path) == ["my_custom_qa"]
-    assert register_custom(path) == ["my_custom_qa"]  # registering again replaces the custom task
-    task = get_task("my_custom_qa")
-    assert resolve("my_custom_qa") == ["my_custom_qa"] and task.factor == "safety"
+    base = default_registry()
+    reg = with_custom_tasks(base, [path, path])  # a later file's task replaces the earlier custom one
+    task = reg.task("my_custom_qa")
+    assert reg.resolve("my_custom_qa") == ["my_custom_qa"] and task.factor == "safety"
+    # nothing global changed: the default registry does not know the task
+    assert "my_custom_qa" not in base.tasks() and default_registry() is base
+    with pytest.raises(KeyError, match="my_custom_qa"):
+        get_task("my_custom_qa")
+    # a custom task naming a factor joins it as a benchmark of its own
+    assert [b for b in reg.benchmarks() if b.name == "my_custom_qa"][0].metrics == ("my_custom_qa/acc",)
+    assert len(reg.benchmarks()) == len(base.benchmarks()) + 1
     td = load_task_docs(task, "sample")  # a task with its own data_files always reads them
     assert len(td.docs) == 3
     shots = task.shots_for(td.docs, td.fewshot_pool)
@@ -67,8 +74,8 @@ def test_python_config_registers_tasks(tmp_path):
                       split="test", output_type="multiple_choice", doc_to_text=lambda d: d["q"],
                       doc_to_target=lambda d: 0, doc_to_choice=lambda d: ["a", "b"])]
         """, name="tasks_cfg.py")
-    assert register_custom(path) == ["py_custom_task"]
-    assert get_task("py_custom_task").context({"q": "hi"}) == "hi"
+    reg = with_custom_tasks(default_registry(), [path])
+    assert reg.task("py_custom_task").context({"q": "hi"}) == "hi"
 
 
 def test_builtin_names_cannot_be_replaced(tmp_path):
@@ -79,8 +86,8 @@ def test_builtin_names_cannot_be_replaced(tmp_path):
         doc_to_choice: [a, b]
         doc_to_target: 0
         """)
-    with pytest.raises(ValueError, match="'xstest' is already registered"):
-        register_custom(path)
+    with pytest.raises(ValueError, match="'xstest' is already registered by the suite"):
+        with_custom_tasks(default_registry(), [path])
 
 
 @pytest.mark.parametrize("text, message", [

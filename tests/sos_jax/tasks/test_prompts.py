@@ -14,10 +14,11 @@ import random
 import pytest
 
 from sos_jax.harness.data import load_split, load_task_docs
-from sos_jax.harness.lmeval_tasks import write_task_yamls
 from sos_jax.harness.runner import EvalSettings, build_requests
 from sos_jax.tasks import get_task, resolve
-from sos_jax.tasks.registry import INVALID_GOLD
+from sos_jax.tasks.task import INVALID_GOLD
+
+from ..lmeval_tasks import write_task_yamls
 
 SUITE = resolve("sos")
 

@@ -1,14 +1,16 @@
-"""The registry: task names, groups, factors, lookup errors, sample data for every task."""
+"""The registry and the suite: task names, groups, factors, lookup errors, sample data for every task."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
 
 import pytest
 
 from sos_jax.harness.data import load_task_docs
-from sos_jax.tasks import all_tasks, get_task, groups, resolve
-from sos_jax.tasks.registry import Task
+from sos_jax.tasks import Benchmark, Registry, all_tasks, get_task, groups, resolve
+from sos_jax.tasks.task import Group, Task
 
 
 def test_suite_composition_matches_sos_bench():
@@ -128,9 +130,81 @@ def test_limit_and_seeded_default_sampler():
 
 def test_bad_task_definitions_are_refused():
     kw = dict(name="bad", dataset_path="x", dataset_name=None, split="test", doc_to_text=str, doc_to_target=str)
-    with pytest.raises(ValueError, match="factor must be one of"):
+    with pytest.raises(ValueError, match="factor must be one of .* or None"):
         Task(factor="style", output_type="multiple_choice", doc_to_choice=list, **kw)
     with pytest.raises(ValueError, match="needs doc_to_choice"):
         Task(factor="safety", output_type="multiple_choice", **kw)
     with pytest.raises(ValueError, match="num_fewshot=2 but no fewshot_split"):
         Task(factor="safety", output_type="multiple_choice", doc_to_choice=list, num_fewshot=2, **kw)
+
+
+def _toy_family(name="toy_qa", extra_group=()):
+    task = Task(name=name, dataset_path="json", dataset_name=None, split="test", output_type="multiple_choice",
+                doc_to_text=lambda d: d["q"], doc_to_target=lambda d: 0, doc_to_choice=lambda d: ["a", "b"])
+    return types.SimpleNamespace(TASKS=(task,), GROUPS=tuple(extra_group))
+
+
+def test_registry_is_built_from_a_suite_not_by_import_side_effects():
+    from sos_jax.tasks import bbh, default_registry, wmdp
+    from sos_jax.tasks.suite import SOS, Family
+
+    # families export data: their tasks carry no factor until a suite gives them one
+    assert all(t.factor is None for t in bbh.TASKS + wmdp.TASKS)
+    assert default_registry().task("wmdp_bio").invert_in_factor and not wmdp.TASKS[0].invert_in_factor
+    # one family line adds tasks, a benchmark and the factor; the default registry is untouched
+    suite = dataclasses.replace(SOS, families=SOS.families + (Family(_toy_family(), "safety", ("acc",), "Toy"),))
+    reg = Registry.from_suite(suite)
+    assert reg.task("toy_qa").factor == "safety" and reg.resolve("sos") == resolve("sos")
+    assert reg.benchmarks()[-1] == Benchmark("Toy", "safety", ("toy_qa/acc",))
+    with pytest.raises(KeyError, match="toy_qa"):
+        get_task("toy_qa")
+
+
+def test_suite_mistakes_are_refused():
+    from sos_jax.tasks.suite import SOS, Family, Suite
+
+    with pytest.raises(ValueError, match="factor must be one of"):
+        Family(_toy_family(), "style", ("acc",))
+    with pytest.raises(ValueError, match="exports no TASKS"):
+        Family(types.SimpleNamespace(GROUPS=()), "safety", ("acc",))
+    with pytest.raises(ValueError, match="'xstest' is defined twice"):
+        Registry.from_suite(Suite("s", SOS.families + (Family(_toy_family("xstest"), "safety", ("acc",)),)))
+    bad_group = Group("toys", ("toy_qa", "toy_missing"))
+    with pytest.raises(ValueError, match="group 'toys': member 'toy_missing' is neither"):
+        Registry.from_suite(Suite("s", (Family(_toy_family(extra_group=[bad_group]), "safety", ("acc",)),)))
+    with pytest.raises(ValueError, match="no weight for task"):
+        Registry.from_suite(Suite("s", (Family(_toy_family(), "safety", ("acc",), "T", weights={"x": 1}),))).benchmarks()
+
+
+def test_task_modules_import_without_cycles():
+    # Every import between sos_jax.tasks modules (top-level or inside functions) points one way:
+    # task <- families <- suite <- registry <- custom.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "sos_jax" / "tasks"
+    graph = {}
+    for path in root.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sos_jax.tasks"):
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                deps |= {n.split(".")[2] for n in names if n.count(".") >= 2}
+        graph[path.stem] = deps & {p.stem for p in root.glob("*.py")} - {path.stem}
+    assert graph["task"] == set() and graph["suite"] >= {"bbh", "wmdp", "task"}
+    done, stack = set(), []
+
+    def visit(m):
+        assert m not in stack, f"import cycle: {' -> '.join(stack + [m])}"
+        if m in done:
+            return
+        stack.append(m)
+        for d in graph.get(m, ()):
+            visit(d)
+        stack.pop()
+        done.add(m)
+
+    for m in graph:
+        visit(m)

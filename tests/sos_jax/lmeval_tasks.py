@@ -3,7 +3,7 @@
 For tasks lm-eval ships (the `leaderboard_*` family, `wmdp_*`, `toxigen`) the YAML `include`s
 the shipped definition and only swaps the dataset for the `json` builder over our files, so
 lm-eval builds the prompts with its own code. The fork-only tasks (safety, the fork's BBQ) are not
-in lm-eval 0.4.13; for them the YAML restates the fork's definition (TASKS.md §2-3) as plain
+in lm-eval 0.4.13; for them the YAML restates the fork's definition (docs/tasks.md, Safety tasks and BBQ) as plain
 YAML with the same Jinja templates. Task names gain a prefix so they never collide with shipped
 ones.
 """
@@ -17,7 +17,8 @@ from typing import Iterable
 import yaml
 
 from sos_jax.harness.data import SAMPLE_ROOT, local_path
-from sos_jax.tasks.registry import Task, get_task
+from sos_jax.tasks.registry import get_task
+from sos_jax.tasks.task import Task
 
 PREFIX = "local_"
 
