@@ -230,7 +230,7 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=_N_DEV, help="host CPU devices for our step (mesh data axis)")
     ap.add_argument("--paired_rounds", type=int, default=9, help="rounds of (matmul peak, steps) for the paired figure")
     ap.add_argument("--peer_site", default="/tmp/pearxai_site")
-    ap.add_argument("--cache_dir", default="~/.cache/pear_jax")
+    ap.add_argument("--cache_dir", default=None, help="pear-xai CSV cache (default: the project cache folder)")
     args = ap.parse_args()
 
     import tempfile

@@ -10,19 +10,18 @@ JAX_NUM_PROCESSES, JAX_PROCESS_ID); every process runs the same command.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from . import common
 
 common.define_mesh_flags()
 common.define_multihost_flags()
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", default=common.config_path("pear", "electricity.py"), help_string="PEAR config file (configs/pear/*.py)."
-)
+common.define_run_flags(config_change=True)
+_CONFIG = common.define_config(common.config_path("pear", "electricity.py"), "PEAR config file (configs/pear/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default ./runs/pear_<dataset>).")
 
 
@@ -34,20 +33,32 @@ def default_workdir(config) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from pear_jax.config import validate
+
+    config = validate(_CONFIG.value)  # before JAX starts or data loads: a bad value creates nothing
+    workdir = Path(_WORKDIR.value or default_workdir(config))
+    common.start_jax()
     import jaxrun
+    from jaxrun.workdir import WorkdirLock
 
     mesh = common.start_processes_and_mesh()
     from pear_jax import train
 
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax's per-save INFO chatter
     logging.getLogger().setLevel(logging.INFO)
-    config = _CONFIG.value
-    workdir = Path(_WORKDIR.value or default_workdir(config))
-    writer = jaxrun.MetricWriter(workdir / "tb")
-    if jaxrun.is_main_process():
-        print(f"PEAR run in {workdir.absolute()}\n  TensorBoard: tensorboard --logdir {workdir / 'tb'}", flush=True)
-    summary = train.train_and_evaluate(config, workdir, mesh=mesh, writer=writer)
-    writer.close()
+    writers = []
+
+    def make_writer(purge_step):
+        writers.append(jaxrun.MetricWriter(workdir / "tb", purge_step=purge_step))
+        return writers[-1]
+
+    with contextlib.ExitStack() as stack:
+        if jaxrun.is_main_process():
+            stack.enter_context(WorkdirLock(workdir, "pear_train"))
+            print(f"PEAR run in {workdir.absolute()}\n  TensorBoard: tensorboard --logdir {workdir / 'tb'}", flush=True)
+        stack.callback(lambda: [w.close() for w in writers])
+        summary = train.train_and_evaluate(config, workdir, mesh=mesh, make_writer=make_writer,
+                                           allow_config_change=common.allow_config_change())
     if jaxrun.is_main_process():
         ev = summary["final_eval"] or {}
         print(f"done: {summary['steps']} steps, test accuracy {ev.get('accuracy', float('nan')):.4f}, "
@@ -57,7 +68,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

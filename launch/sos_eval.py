@@ -13,20 +13,19 @@ the same command and process 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from . import common
 
 common.define_mesh_flags()
 common.define_multihost_flags()
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", default=common.config_path("sos", "default.py"), help_string="SOS-Bench config file (configs/sos/*.py)."
-)
+common.define_run_flags()
+_CONFIG = common.define_config(common.config_path("sos", "default.py"), "SOS-Bench config file (configs/sos/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default ./runs/sos_eval).")
 _MODEL = flags.DEFINE_string("model", None, "One model: HF directory, hub id, or builtin:<preset>[:seed].")
 _MODELS = flags.DEFINE_string("models", None, "Several models: comma-separated, or @file with one per line.")
@@ -44,13 +43,9 @@ def default_workdir() -> Path:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    import jaxrun
+    from jaxrun.checks import check_int
+    from sos_jax.harness.config import validate
 
-    mesh = common.start_processes_and_mesh()
-    from sos_jax.harness.config import run_config
-
-    logging.getLogger("absl").setLevel(logging.WARNING)
-    logging.getLogger().setLevel(logging.INFO)
     config = _CONFIG.value
     if _MODEL.value and _MODELS.value:
         raise app.UsageError("pass --model or --models, not both")
@@ -59,22 +54,35 @@ def main(argv):
     if _TASKS.value:
         config.tasks = _TASKS.value
     if _LIMIT.value is not None:
-        config.limit = _LIMIT.value
+        config.limit = check_int("--limit", _LIMIT.value, minimum=1)
     if _CHAT.value is not None:
         config.apply_chat_template = _CHAT.value
     if _CUSTOM.value:
         config.custom_tasks = list(config.custom_tasks) + list(_CUSTOM.value)
+    validate(config)  # before JAX starts or data loads: a bad value creates nothing
     workdir = Path(_WORKDIR.value) if _WORKDIR.value else default_workdir()
-    results = run_config(config, workdir, mesh)
+    common.start_jax()
+    import jaxrun
+    from jaxrun.workdir import WorkdirLock
+
+    mesh = common.start_processes_and_mesh()
+    from sos_jax.harness.config import run_config
+
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    logging.getLogger().setLevel(logging.INFO)
+    with contextlib.ExitStack() as stack:
+        if jaxrun.is_main_process():
+            stack.enter_context(WorkdirLock(workdir, "sos_eval"))
+        results = run_config(config, workdir, mesh)
     if jaxrun.is_main_process():
         print(f"SOS-Bench results for {len(results)} model(s) in {workdir.absolute()}\n"
               f"  summary: {workdir / 'summary.md'}\n"
-              f"  per model: <model>/results_<timestamp>.json, samples_<task>.jsonl\n"
+              f"  per model: <model>/results_<config hash>.json, samples_<task>.jsonl\n"
               f"  TensorBoard: tensorboard --logdir {workdir}", flush=True)
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

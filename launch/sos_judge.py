@@ -10,38 +10,47 @@ to `python -m launch.sos_analyze --judgments=<workdir>/judgments_arena_hard.json
 
 from __future__ import annotations
 
+import contextlib
+
 from absl import app, flags
-from ml_collections import config_flags
 
 from . import common
 
 common.define_mesh_flags()
 common.define_multihost_flags()
-_CONFIG = config_flags.DEFINE_config_file("config", default=common.config_path("sos", "judge.py"), help_string="Judge config file.")
+common.define_run_flags()
+_CONFIG = common.define_config(common.config_path("sos", "judge.py"), "Judge config file.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/sos_judge", "Output directory.")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from sos_jax.judge.config import validate
+
+    config = validate(_CONFIG.value)  # before JAX starts: a bad value creates nothing
+    common.start_jax()
     import jaxrun
+    from jaxrun.workdir import WorkdirLock
     from sos_jax.judge.runner import run_judge
 
     mesh = common.start_processes_and_mesh()
-    config = _CONFIG.value
     questions = answers = None
     if not config.questions:
         from .demos import judge_demo_set
 
         questions, answers = judge_demo_set()
-    summary = run_judge(config, _WORKDIR.value, mesh, questions=questions, answers=answers)
+    with contextlib.ExitStack() as stack:
+        if jaxrun.is_main_process():
+            stack.enter_context(WorkdirLock(_WORKDIR.value, "sos_judge"))
+        summary = run_judge(config, _WORKDIR.value, mesh, questions=questions, answers=answers)
     if jaxrun.is_main_process():
         print(f"judged {summary.judged} games ({summary.malformed} malformed verdicts), "
               f"skipped {summary.skipped} already done: {summary.path}", flush=True)
 
 
 def run():
-    app.run(main)
+    common.run(main)
 
 
 if __name__ == "__main__":

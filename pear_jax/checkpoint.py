@@ -5,6 +5,7 @@ onto the structure and shardings of a live state.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,29 @@ class Checkpoints:
         (a pytree of arrays, e.g. the live TrainState; only its shapes and shardings are read)."""
         with jax.transfer_guard("allow"):
             return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_like(target)))
+
+    def restore_latest_intact(self, target: dict) -> tuple[int, dict] | None:
+        """Returns (step, state) of the newest checkpoint that restores, or None when there is none.
+
+        A damaged newest checkpoint (a truncated file, a disk that filled up) must not block a
+        resume: it is skipped with a warning naming the step, and the next older one is tried.
+        """
+        skipped = []
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                state = self.restore(step, target)
+            except Exception as e:  # noqa: BLE001 - any failure to read a step means "damaged"
+                logging.warning("checkpoint step %d in %s is damaged (%s: %s); trying an older one",
+                                step, self.directory, type(e).__name__, str(e).splitlines()[0][:200])
+                skipped.append(step)
+                continue
+            if skipped:
+                logging.warning("resuming from checkpoint step %d; skipped damaged step(s) %s", step, skipped)
+            return step, state
+        if skipped:
+            raise RuntimeError(f"every checkpoint in {self.directory} is damaged (steps {skipped}); "
+                               "move the folder away to start afresh")
+        return None
 
     def wait(self) -> None:
         """Blocks until pending saves are committed."""

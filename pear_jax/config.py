@@ -7,6 +7,7 @@ cheap; the comments beside the fields say what they do, and `pear_jax.train` rea
 from __future__ import annotations
 
 import json
+from typing import Any, Iterable
 
 import ml_collections
 from ml_collections import config_dict
@@ -34,7 +35,7 @@ def base_config(dataset: str = "electricity") -> ml_collections.ConfigDict:
     c.dataset.name = dataset
     c.dataset.source = "pear_wheel"  # pear_wheel | hub | local
     c.dataset.data_dir = config_dict.placeholder(str)
-    c.dataset.cache_dir = "~/.cache/pear_jax"
+    c.dataset.cache_dir = ""  # "": the project's cache folder, jaxrun.workdir.cache_dir("pear")
     c.dataset.label = config_dict.placeholder(str)
     c.dataset.scaling = "train"  # train | per_split (the reference's behaviour)
     c.dataset.noise = False  # append U(0,1) noise features
@@ -74,6 +75,98 @@ def base_config(dataset: str = "electricity") -> ml_collections.ConfigDict:
     c.log_every_steps = 100
     c.lock()
     return c
+
+
+def noisy_variant(variant: str, config_file: str) -> bool:
+    """Returns whether a config file's variant (`<file>.py:noisy`) asks for the noisy dataset;
+    raises naming the file for any other variant."""
+    if variant not in ("", "noisy"):
+        raise ValueError(f"{config_file}:{variant}: unknown variant (expected {config_file} or {config_file}:noisy)")
+    return variant == "noisy"
+
+
+def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> ml_collections.ConfigDict:
+    """Returns `config` after checking every field a run reads; raises `jaxrun.checks.ConfigError`
+    naming the first bad field, its value and what is allowed (with "did you mean" for names).
+
+    Runs before JAX starts or data loads (the launchers call it first), so a bad command line
+    fails in a second and creates nothing. `needs_data=False` (the caller passes the data itself)
+    skips the checks of where data comes from. Checks that need the data (top-k against the number of
+    features, batch size against the training rows and the mesh) stay in `train.build`.
+    """
+    from jaxrun.checks import ConfigError, check_choice, check_float, check_int, unknown_fields
+    from pear_jax import data, explainers, models
+
+    unknown = unknown_fields(config_to_dict(config), config_to_dict(base_config(config.dataset.name)))
+    if unknown:
+        raise ConfigError(f"config: unknown field {unknown[0]}")
+    check_int("config.seed", config.seed, minimum=-(2**31), maximum=2**31 - 1)  # the checkpointed int32
+    check_float("config.lam", config.lam, minimum=0.0, maximum=1.0)
+    check_float("config.mu", config.mu, minimum=0.0, maximum=1.0)
+    for field in ("explainer_a", "explainer_b"):
+        check_choice(f"config.{field}", config[field], explainers.DIFFERENTIABLE_EXPLAINERS)
+    check_float("config.strength", config.strength, minimum=0.0, open_min=True)
+    check_int("config.ig_steps", config.ig_steps, minimum=1)
+    check_choice("config.ig_baseline", config.ig_baseline, ("train_mean", "zeros"))
+
+    ds = config.dataset
+    check_choice("config.dataset.source", ds.source, data.SOURCES)
+    if not needs_data:
+        pass
+    elif ds.source != "local":
+        check_choice("config.dataset.name", ds.name, sorted(data.DATASETS))
+    elif not ds.data_dir:
+        raise ConfigError("config.dataset.data_dir is required for dataset.source='local' "
+                          "(a directory with train.csv/test.csv, or one CSV file)")
+    check_choice("config.dataset.scaling", ds.scaling, data.SCALINGS)
+    check_float("config.dataset.test_fraction", ds.test_fraction, minimum=0.0, maximum=1.0, open_min=True)
+    if ds.test_fraction >= 1.0:
+        raise ConfigError(f"config.dataset.test_fraction={ds.test_fraction!r}: must be < 1")
+    check_int("config.dataset.noise_seed", ds.noise_seed, minimum=0)
+    check_int("config.dataset.split_seed", ds.split_seed, minimum=0)
+    for field in ("max_train_rows", "max_test_rows"):
+        if ds[field] is not None:
+            check_int(f"config.dataset.{field}", ds[field], minimum=1)
+
+    check_choice("config.model.kind", config.model.kind, ("mlp", "linear"))
+    check_int("config.model.depth", config.model.depth, minimum=1)
+    check_int("config.model.width", config.model.width, minimum=1)
+    check_choice("config.model.activation", config.model.activation, sorted(models.ACTIVATIONS))
+
+    check_float("config.optim.learning_rate", config.optim.learning_rate, minimum=0.0, open_min=True)
+    check_float("config.optim.weight_decay", config.optim.weight_decay, minimum=0.0)
+    check_int("config.batch_size", config.batch_size, minimum=1)
+    check_int("config.num_epochs", config.num_epochs, minimum=1)
+
+    check_int("config.eval.every_epochs", config.eval.every_epochs)
+    check_int("config.eval.batch_size", config.eval.batch_size, minimum=1)
+    if config.eval.max_rows is not None:
+        check_int("config.eval.max_rows", config.eval.max_rows, minimum=1)
+    check_int("config.eval.k", config.eval.k, minimum=1)
+    check_int("config.final.rows", config.final.rows, minimum=0)
+    check_int("config.final.k", config.final.k, minimum=1)
+    for i, name in enumerate(config.final.explainers):
+        check_choice(f"config.final.explainers[{i}]", name, explainers.ALL_EXPLAINERS)
+    check_int("config.checkpoint.every_steps", config.checkpoint.every_steps, minimum=0)
+    check_int("config.checkpoint.keep", config.checkpoint.keep, minimum=1)
+    check_int("config.log_every_steps", config.log_every_steps, minimum=1)
+    return config
+
+
+def validate_sweep(lams: Iterable[Any], seeds: Iterable[Any]) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Returns the sweep's λ and seed values after checking all of them (before the first cell
+    trains): λ finite in [0, 1], seeds int32, at least one of each, no duplicates."""
+    from jaxrun.checks import ConfigError, check_float, check_int
+
+    lams, seeds = tuple(lams), tuple(seeds)
+    if not lams or not seeds:
+        raise ConfigError(f"a sweep needs at least one λ and one seed, got lams={list(lams)}, seeds={list(seeds)}")
+    lams = tuple(check_float(f"lams[{i}]", v, minimum=0.0, maximum=1.0) for i, v in enumerate(lams))
+    seeds = tuple(check_int(f"seeds[{i}]", v, minimum=-(2**31), maximum=2**31 - 1) for i, v in enumerate(seeds))
+    for name, values in (("lams", lams), ("seeds", seeds)):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{name}={list(values)}: a value is repeated")
+    return lams, seeds
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:

@@ -73,6 +73,10 @@ SOURCES = ("pear_wheel", "hub", "local")
 SCALINGS = ("train", "per_split")
 
 
+# More distinct label values than this is a continuous target read as classes, not a classification task.
+MAX_CLASSES = 100
+
+
 class DataError(ValueError):
     """Raised for unusable input data; the message names the file, column and row."""
 
@@ -107,6 +111,14 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """Returns where the pear-xai wheel's CSVs are cached: the project's one cache folder
+    (`jaxrun.workdir.cache_dir('pear')`; `$SOS_PEAR_CACHE` moves it)."""
+    from jaxrun.workdir import cache_dir
+
+    return cache_dir("pear")
 
 
 def fetch_pear_wheel_csvs(cache_dir: str | os.PathLike, wheel_path: str | os.PathLike | None = None) -> Path:
@@ -163,7 +175,16 @@ def _read_csv(path: Path):
 
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    return datasets.load_dataset("csv", data_files=str(path), split="train")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = [line for line, _ in zip(f, range(2)) if line.strip()]
+    if not lines:
+        raise DataError(f"{path}: the file is empty (expected a header line and data rows)")
+    if len(lines) < 2:
+        raise DataError(f"{path}: only a header line, no data rows")
+    try:
+        return datasets.load_dataset("csv", data_files=str(path), split="train")
+    except Exception as e:  # noqa: BLE001 - the Arrow/pandas parser's errors do not name the file
+        raise DataError(f"{path}: not a readable CSV file ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
 
 
 def _numeric_column(table, column: str, where: str) -> np.ndarray:
@@ -215,6 +236,14 @@ def _features_and_labels(ds, label: str, where: str) -> tuple[np.ndarray, list, 
 def _encode_labels(y_train: list, y_test: list, label: str, train_where: str, test_where: str):
     """Returns int32 label codes for both splits and the sorted class values of the train split."""
     classes = tuple(sorted(set(y_train)))
+    fractional = [c for c in classes if isinstance(c, float) and not c.is_integer()]
+    if fractional or len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"{train_where}: label column {label!r} has {len(classes)} distinct values"
+            + (f" (e.g. {fractional[0]!r}, not a whole number)" if fractional else "")
+            + f": it looks continuous, but PEAR trains classifiers (the built-in datasets are binary; at "
+            f"most {MAX_CLASSES} classes). Set config.dataset.label to a class column, or bin the target"
+        )
     if len(classes) < 2:
         raise DataError(f"{train_where}: column {label!r} has a single class {classes} (need at least 2)")
     index = {c: i for i, c in enumerate(classes)}
@@ -291,7 +320,7 @@ def load(
     *,
     source: str = "pear_wheel",
     data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike = "~/.cache/pear_jax",
+    cache_dir: str | os.PathLike | None = None,
     label: str | None = None,
     scaling: str = "train",
     noise: bool = False,
@@ -315,7 +344,7 @@ def load(
         raise DataError(f"unknown dataset {name!r} for source {source!r}; known: {sorted(DATASETS)}")
 
     train_ds, test_ds, label, train_where, test_where = _read_splits(
-        name, spec, source, data_dir=data_dir, cache_dir=cache_dir, label=label,
+        name, spec, source, data_dir=data_dir, cache_dir=cache_dir or default_cache_dir(), label=label,
         test_fraction=test_fraction, split_seed=split_seed)
 
     if max_train_rows:
@@ -356,7 +385,7 @@ def load_from_config(cfg) -> TabularData:
         cfg.name,
         source=cfg.source,
         data_dir=cfg.get("data_dir"),
-        cache_dir=cfg.get("cache_dir", "~/.cache/pear_jax"),
+        cache_dir=cfg.get("cache_dir") or None,
         label=cfg.get("label"),
         scaling=cfg.get("scaling", "train"),
         noise=cfg.get("noise", False),

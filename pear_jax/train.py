@@ -36,10 +36,11 @@ from jax.sharding import Mesh
 
 import jaxrun
 from jaxrun.buckets import round_up
+from jaxrun.workdir import check_config, config_differences
 from pear_jax import agreement, explainers, models, report
 from pear_jax import data as data_lib
 from pear_jax.checkpoint import Checkpoints
-from pear_jax.config import config_to_dict, flatten
+from pear_jax.config import config_to_dict, flatten, validate
 from pear_jax.steps import LossSettings, TrainState, explainer_kwargs, make_eval_step, make_train_step
 
 # Steps dispatched ahead of the host. XLA's CPU client can deadlock a multi-device step's
@@ -184,11 +185,12 @@ def final_disagreement(run: Run, params, *, rows: int, k: int, names: tuple[str,
 
 
 def _restore_or_init(run: Run, ckpts: Checkpoints | None) -> int:
-    """Restores the newest checkpoint into `run.state` and returns its step (0 when starting fresh)."""
-    if ckpts is None or ckpts.latest_step() is None:
+    """Restores the newest intact checkpoint into `run.state` and returns its step (0 when starting
+    fresh); a damaged newer one is skipped with a warning naming its step."""
+    restored = ckpts.restore_latest_intact(run.state) if ckpts is not None else None
+    if restored is None:
         return 0
-    step = ckpts.latest_step()
-    state = ckpts.restore(step, run.state)
+    step, state = restored
     seed, spe = (int(v) for v in jax.device_get((state.seed, state.steps_per_epoch)))
     if seed != run.config.seed:
         raise ValueError(
@@ -206,13 +208,31 @@ def _restore_or_init(run: Run, ckpts: Checkpoints | None) -> int:
     return step
 
 
+# Fields that may change between a run and its resume without relabelling its results.
+RESUMABLE_FIELDS = ("log_every_steps", "checkpoint.keep")
+
+
+def finished_summary(config: ml_collections.ConfigDict, workdir: str | Path) -> dict | None:
+    """Returns the recorded summary when `workdir` holds a finished run of `config` (its
+    `final_metrics.json`, written last, and a recorded config equal to `config`), else None."""
+    workdir = Path(workdir)
+    done, recorded = workdir / "final_metrics.json", workdir / "config.json"
+    if not done.is_file() or not recorded.is_file():
+        return None
+    if config_differences(json.loads(recorded.read_text()), config_to_dict(config), RESUMABLE_FIELDS):
+        return None
+    return json.loads(done.read_text())
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict,
     workdir: str | Path | None,
     *,
     mesh: Mesh,
     writer: jaxrun.MetricWriter | None = None,
+    make_writer: Callable[[int | None], jaxrun.MetricWriter] | None = None,
     data: data_lib.TabularData | None = None,
+    allow_config_change: bool = False,
 ) -> dict:
     """Returns the run's summary after training `config` to the end, resuming from `workdir`.
 
@@ -220,25 +240,40 @@ def train_and_evaluate(
     and, unless `config.final.rows == 0`, `disagreement.json` + `disagreement.png`. With
     `workdir=None` nothing is written and nothing is checkpointed. The summary's "params" are the
     trained parameters (replicated device arrays).
+
+    A workdir whose recorded config differs is refused (`jaxrun.workdir.ConfigMismatchError`
+    naming the fields) unless `allow_config_change`. A finished run of the same config is not
+    redone: its recorded summary comes back, with "params" from its last checkpoint (None when it
+    kept none). `make_writer(purge_step)` builds the TensorBoard writer once the resume step is
+    known (`purge_step` drops the events a killed run wrote past its checkpoint); `writer` is a
+    ready-made one instead. A non-finite loss or parameters stop the run at once
+    (`FloatingPointError` naming the step); no checkpoint holding them is written.
     """
+    validate(config, needs_data=data is None)
     workdir = Path(workdir) if workdir is not None else None
-    writer = writer or jaxrun.MetricWriter(None)
+    main = jaxrun.is_main_process()
+    cfg_dict = config_to_dict(config)
+    if workdir is not None:
+        finished = finished_summary(config, workdir)  # before a changed config is recorded
+        check_config(workdir, cfg_dict, allow_change=allow_config_change, ignore=RESUMABLE_FIELDS, write=main)
+        if finished is not None:
+            logging.info("%s holds this run, finished: nothing to do (final_metrics.json)", workdir)
+            return {**finished, "params": _finished_params(config, workdir, mesh, data)}
     run = build(config, mesh, data)
     ckpts = None
     if workdir is not None and config.checkpoint.every_steps > 0:
         ckpts = Checkpoints(workdir / "checkpoints", every_steps=config.checkpoint.every_steps,
                             keep=config.checkpoint.keep)
-    main = jaxrun.is_main_process()
-    cfg_dict = config_to_dict(config)
-    if workdir is not None and main:
-        jaxrun.atomic_write_json(workdir / "config.json", cfg_dict)
-    writer.text("config", "```\n" + str(config) + "\n```")
-
-    train_step = make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
-    eval_step = make_eval_step(run.apply_fn, run.settings, run.mesh, config.eval.k, run.data.num_classes)
     try:
+        start = _restore_or_init(run, ckpts)
+        if writer is None:
+            # Events at or past purge_step are dropped: the resumed run rewrites steps after `start`.
+            writer = make_writer(start + 1 if start else None) if make_writer else jaxrun.MetricWriter(None)
+        writer.text("config", "```\n" + str(config) + "\n```")
+        train_step = make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
+        eval_step = make_eval_step(run.apply_fn, run.settings, run.mesh, config.eval.k, run.data.num_classes)
         with jax.transfer_guard("disallow"):
-            summary = _train_loop(run, workdir, ckpts, writer, train_step, eval_step)
+            summary = _train_loop(run, start, workdir, ckpts, writer, train_step, eval_step)
     finally:
         if ckpts is not None:
             ckpts.close()  # commits a pending async save, also when the loop raised
@@ -261,11 +296,41 @@ def train_and_evaluate(
     return {**summary, "params": run.state.params}
 
 
-def _train_loop(run: Run, workdir: Path | None, ckpts: Checkpoints | None, writer: jaxrun.MetricWriter,
-                train_step: Callable, eval_step: Callable) -> dict:
-    """Trains `run` from its newest checkpoint to the end; returns the summary without the matrix."""
+def _finished_params(config: ml_collections.ConfigDict, workdir: Path, mesh: Mesh,
+                     data: data_lib.TabularData | None):
+    """Returns the parameters of a finished run's last checkpoint, or None when it kept none."""
+    if config.checkpoint.every_steps <= 0 or not (workdir / "checkpoints").is_dir():
+        return None
+    run = build(config, mesh, data)
+    ckpts = Checkpoints(workdir / "checkpoints", every_steps=config.checkpoint.every_steps, keep=config.checkpoint.keep)
+    try:
+        _restore_or_init(run, ckpts)
+    finally:
+        ckpts.close()
+    return run.state.params
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _save_if_finite(ckpts: Checkpoints, step: int, state: TrainState) -> None:
+    """Saves checkpoint `step` unless the parameters hold NaN or infinity (then raises, so the
+    newest checkpoint stays the last finite one)."""
+    # addressable_data(0): the replicated flag may span processes (multi-host), one copy is ours.
+    if not bool(jax.device_get(_all_finite(state.params).addressable_data(0))):
+        raise FloatingPointError(
+            f"parameters became non-finite by step {step} (NaN or infinity); stopped without saving "
+            f"it, the newest checkpoint in {ckpts.directory} ({ckpts.latest_step()}) is the last finite "
+            f"one. Lower config.optim.learning_rate or check the data")
+    ckpts.save(step, state)
+
+
+def _train_loop(run: Run, start: int, workdir: Path | None, ckpts: Checkpoints | None,
+                writer: jaxrun.MetricWriter, train_step: Callable, eval_step: Callable) -> dict:
+    """Trains `run` from step `start` to the end; returns the summary without the matrix."""
     config, mesh, main = run.config, run.mesh, jaxrun.is_main_process()
-    start = _restore_or_init(run, ckpts)
     total = run.total_steps
     spe = run.order.steps_per_epoch
     history_path = workdir / "history.json" if workdir is not None else None
@@ -280,6 +345,13 @@ def _train_loop(run: Run, workdir: Path | None, ckpts: Checkpoints | None, write
     def flush_pending():
         for (s, _), m in zip(pending, jax.device_get([m for _, m in pending])):
             vals = {k: float(v) for k, v in m.items()}
+            if not np.isfinite(vals["loss"]):
+                pending.clear()
+                last = ckpts.latest_step() if ckpts is not None else None
+                raise FloatingPointError(
+                    f"loss is {vals['loss']} at step {s}: training stopped there; "
+                    + (f"the last finite checkpoint is step {last} in {ckpts.directory}. " if last is not None else "")
+                    + "Lower config.optim.learning_rate or check the data")
             losses.append(vals["loss"])
             writer.scalars(s, {f"train/{k}": v for k, v in vals.items()})
         pending.clear()
@@ -299,7 +371,8 @@ def _train_loop(run: Run, workdir: Path | None, ckpts: Checkpoints | None, write
             elif len(pending) > _MAX_INFLIGHT_STEPS:
                 jax.block_until_ready(pending[-_MAX_INFLIGHT_STEPS][1])
             if ckpts is not None and ckpts.should_save(done):
-                ckpts.save(done, run.state)
+                flush_pending()  # a checkpoint follows only finite losses
+                _save_if_finite(ckpts, done, run.state)
             every = config.eval.every_epochs
             if (every > 0 and done % (spe * every) == 0) or (done == total and every >= 0):
                 flush_pending()
@@ -314,7 +387,7 @@ def _train_loop(run: Run, workdir: Path | None, ckpts: Checkpoints | None, write
     flush_pending()
     train_seconds = time.perf_counter() - t_start
     if ckpts is not None:
-        ckpts.save(total, run.state)
+        _save_if_finite(ckpts, total, run.state)
     return {
         "dataset": run.data.name,
         "lam": config.lam,

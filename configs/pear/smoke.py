@@ -1,14 +1,16 @@
 """A seconds-long PEAR run for tests: a local CSV directory, a 2×16 MLP, a few steps.
 
-The tests pass `--config.dataset.data_dir=<dir with train.csv/test.csv>`.
+The tests pass `--config.dataset.data_dir=<dir with train.csv/test.csv>`; `smoke.py:noisy` appends
+as many uniform-noise features as the data has (like the other configs' `:noisy`).
 """
 
-from pear_jax.config import base_config
+from pear_jax.config import base_config, noisy_variant
 
 
-def get_config():
+def get_config(variant: str = ""):
     config = base_config("smoke")
     config.dataset.source = "local"
+    config.dataset.noise = noisy_variant(variant, "configs/pear/smoke.py")
     config.model.depth = 2
     config.model.width = 16
     config.batch_size = 16

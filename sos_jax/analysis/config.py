@@ -30,3 +30,36 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
     c.plots = True
     return c
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Returns `config` after checking every analysis setting; raises `jaxrun.checks.ConfigError`
+    naming the first bad field, its value and what is allowed (before any input is read)."""
+    from jaxrun.checks import ConfigError, check_choice, check_float, check_int, unknown_fields
+    from sos_jax.analysis.correlations import METHODS
+    from sos_jax.analysis.factors import NORMALIZATIONS
+
+    reference = base_config().to_dict()
+    extra = {k: v for k, v in config.to_dict().items() if k not in ("demo_models",)}  # the launcher's own
+    unknown = unknown_fields(extra, reference)
+    if unknown:
+        raise ConfigError(f"config: unknown field {unknown[0]}")
+    check_choice("config.normalization", config.normalization, NORMALIZATIONS)
+    for field in ("n_bootstrap", "n_corr_bootstrap", "n_permutations"):
+        check_int(f"config.{field}", config[field], minimum=1)
+    check_int("config.judge_bootstrap", config.judge_bootstrap, minimum=0)
+    check_float("config.level", config.level, minimum=0.0, maximum=1.0, open_min=True)
+    if config.level >= 1.0:
+        raise ConfigError(f"config.level={config.level!r}: must be < 1 (a confidence level, e.g. 0.95)")
+    methods = list(config.methods)
+    if not methods:
+        raise ConfigError(f"config.methods is empty: expected some of {', '.join(METHODS)}")
+    for i, m in enumerate(methods):
+        check_choice(f"config.methods[{i}]", m, METHODS)
+    check_choice("config.heatmap_method", config.heatmap_method, methods)
+    if isinstance(config.leaderboard_columns, str):
+        check_choice("config.leaderboard_columns", config.leaderboard_columns, ("primary", "all"))
+    check_int("config.seed", config.seed)
+    if "demo_models" in config:
+        check_int("config.demo_models", config.demo_models, minimum=2)
+    return config

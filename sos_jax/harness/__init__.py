@@ -1,7 +1,7 @@
 """SOS-Bench runner: tasks through a model, lm-eval-compatible resumable results.
 
 `run_suite(models, settings, workdir, load_model)` evaluates models one after another;
-`evaluate_model` does one. Results land in `<workdir>/<model slug>/results_<timestamp>.json` +
+`evaluate_model` does one. Results land in `<workdir>/<model slug>/results_<config hash>.json` +
 `samples_<task>.jsonl`.
 
 The names below load on first use, so `sos_jax.harness.config` (which config files import) stays

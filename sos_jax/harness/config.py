@@ -81,10 +81,59 @@ def settings_from_config(config: config_dict.ConfigDict):
     )
 
 
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def validate(config: config_dict.ConfigDict) -> config_dict.ConfigDict:
+    """Returns `config` after checking every field `run_config` reads; raises
+    `jaxrun.checks.ConfigError` naming the first bad field, its value and what is allowed.
+
+    Runs before JAX starts or data loads (the launcher calls it first): unknown fields, task
+    names (with "did you mean"), custom task files, sources, sizes and model paths fail at once.
+    """
+    from jaxrun.checks import ConfigError, check_choice, check_int, unknown_fields
+    from sos_jax.harness.data import SOURCES
+    from sos_jax.harness.models import parse_models, resolve_model
+    from sos_jax.tasks.custom import with_custom_tasks
+    from sos_jax.tasks.registry import default_registry
+
+    unknown = unknown_fields(config.to_dict(), base_config().to_dict())
+    if unknown:
+        raise ConfigError(f"config: unknown field {unknown[0]}")
+    models = parse_models(list(config.models) if not isinstance(config.models, str) else config.models)
+    if not models:
+        raise ConfigError("config.models is empty: pass --model=<hf dir or hub id> or --models=a,b (or @file)")
+    for m in models:  # a missing local path fails before anything runs; built-ins are written later
+        if not m.startswith("builtin:"):
+            resolve_model(m)
+    check_choice("config.data_source", config.data_source, SOURCES)
+    if config.data_source == "local" and not config.data_dir:
+        raise ConfigError("config.data_dir is required for data_source='local'")
+    if config.limit is not None:
+        check_int("config.limit", config.limit, minimum=1)
+    check_int("config.fewshot_seed", config.fewshot_seed)
+    if config.max_gen_toks is not None:
+        check_int("config.max_gen_toks", config.max_gen_toks, minimum=1)
+    check_choice("config.dtype", config.dtype, DTYPES)
+    for key, value in config.engine.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            check_int(f"config.engine.{key}", value, minimum=1)
+    registry = with_custom_tasks(default_registry(), config.custom_tasks)
+    settings = settings_from_config(config)
+    if not settings.tasks:
+        raise ConfigError("config.tasks is empty: name tasks, groups or tags (e.g. 'sos' or 'leaderboard,safety')")
+    try:
+        registry.resolve(settings.tasks)
+    except (KeyError, ValueError) as e:
+        raise ConfigError(f"config.tasks={config.tasks!r}: {str(e).strip(chr(34) + chr(39))}") from None
+    return config
+
+
 def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh: Any) -> dict[str, Any]:
     """Returns {model: lm-eval results} after running the configured suite; see the module docstring."""
     from jaxrun import MetricWriter
-    from sos_jax.harness.models import enable_compilation_cache, load_engine, parse_models, resolve_model
+    from jaxrun.workdir import enable_compilation_cache
+    from sos_jax.harness.models import default_cache_dir, load_engine, parse_models, resolve_model
     from sos_jax.harness.runner import run_suite
     from sos_jax.tasks.custom import with_custom_tasks
     from sos_jax.tasks.registry import default_registry
@@ -98,12 +147,14 @@ def run_config(config: config_dict.ConfigDict, workdir: str | os.PathLike, mesh:
     models = parse_models(list(config.models) if not isinstance(config.models, str) else config.models)
     if not models:
         raise ValueError("no model given: pass --model=<hf dir or hub id> or --models=a,b (or @file)")
-    cache_dir = workdir / "models"
+    cache_dir = default_cache_dir()  # built-in random checkpoints: a cache, shared by every run
     for m in models:  # a missing path fails before the first model runs
         if not m.startswith("builtin:"):
             resolve_model(m, cache_dir)
     if config.compilation_cache:
-        enable_compilation_cache(workdir / ".jax_cache")
+        # Each model gets its own engine and jitted functions; the persistent cache lets later
+        # models and reruns reuse the shapes the first one compiled.
+        enable_compilation_cache()
     engine_kwargs = dict(config.engine)
     return run_suite(
         models, settings, workdir,

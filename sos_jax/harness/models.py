@@ -17,8 +17,11 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
 def default_cache_dir() -> Path:
-    """Returns where built-in random checkpoints are written (`$SOS_JAX_CACHE` or ~/.cache/sos_jax)."""
-    return Path(os.environ.get("SOS_JAX_CACHE", Path.home() / ".cache" / "sos_jax")) / "models"
+    """Returns where built-in random checkpoints are written: the project's one cache folder
+    (`jaxrun.workdir.cache_dir('models')`; `$SOS_PEAR_CACHE` moves it)."""
+    from jaxrun.workdir import cache_dir
+
+    return cache_dir("models")
 
 
 def resolve_model(spec: str, cache_dir: str | os.PathLike | None = None) -> str:
@@ -57,19 +60,6 @@ def parse_models(models: str | Sequence[str] | None) -> list[str]:
             return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
         return [m.strip() for m in text.split(",") if m.strip()]
     return [str(m) for m in models]
-
-
-def enable_compilation_cache(path: str | os.PathLike) -> None:
-    """Persists compiled programs under `path` (unless a cache is already configured).
-
-    Each model gets its own engine and so its own jitted functions; the persistent cache is what
-    lets the second and later models (and reruns) reuse the shapes the first one compiled.
-    """
-    import jax
-
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(path))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def load_engine(spec: str, mesh: Any, dtype: str = "float32", engine_kwargs: Mapping[str, Any] | None = None,

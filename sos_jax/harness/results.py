@@ -6,8 +6,9 @@ Layout under a model's directory (`<workdir>/<model slug>/`):
   its samples; its presence with a matching hash is what "complete" means, so a run killed at
   any point loses at most the task in progress and never leaves a partial file read as complete.
 - `samples_<task>.jsonl`: per-document log (lm-eval's `--log_samples` fields).
-- `results_<timestamp>.json`: lm-eval's aggregate file (`results`, `groups`, `group_subtasks`,
-  `configs`, `versions`, `n-shot`, `higher-is-better`, `n-samples`), rewritten after every task.
+- `results_<config hash>.json`: lm-eval's aggregate file (`results`, `groups`, `group_subtasks`,
+  `configs`, `versions`, `n-shot`, `higher-is-better`, `n-samples`), one per model and config,
+  rewritten after every task; `"partial": true` until every selected task is in.
 """
 
 from __future__ import annotations

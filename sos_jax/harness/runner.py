@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime
 import hashlib
 import json
 import logging
@@ -119,7 +118,9 @@ def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdi
     if not names:
         raise ValueError("no tasks selected: pass task, group or tag names (e.g. 'sos', 'leaderboard,safety')")
     store = ResultsStore(Path(workdir) / model_slug(model), writable=is_main_process())
-    run_name = run_name or datetime.datetime.now().isoformat().replace(":", "-")
+    # One results file per model and config: a rerun (or a resumed kill) replaces it instead of
+    # adding another next to it; it says "partial": true until every selected task is in.
+    run_name = run_name or stable_hash({"tasks": names, "settings": settings.hashed()})
     loaded = {n: load_task_docs(registry.task(n), settings.data_source, settings.data_dir, settings.limit) for n in names}
     total = sum(len(td.docs) for td in loaded.values())
     records: dict[str, dict[str, Any]] = {}
@@ -141,6 +142,7 @@ def evaluate_model(lm: LanguageModel, model: str, settings: EvalSettings, workdi
                 log.info("%s / %s: complete for this config, reused", model, name)
             advance(len(task_docs.docs))
             payload = build_results(records, registry.groups(), model, extra)
+            payload["partial"] = len(records) < len(names)
             store.write_results(run_name, payload)
     if writer is not None:
         for g, res in payload["groups"].items():
@@ -216,13 +218,12 @@ def run_suite(models: Sequence[str], settings: EvalSettings, workdir: str | Path
         raise ValueError("run_suite needs at least one model")
     registry = registry or default_registry()
     registry.resolve(settings.tasks)  # fail on a bad task name before loading any model
-    run_name = datetime.datetime.now().isoformat().replace(":", "-")
     all_results: dict[str, dict[str, Any]] = {}
     for model in models:
         lm = load_model(model)
         writer = writer_factory(Path(workdir) / model_slug(model)) if writer_factory else None
         try:
-            all_results[model] = evaluate_model(lm, model, settings, workdir, writer, run_name, registry)
+            all_results[model] = evaluate_model(lm, model, settings, workdir, writer, registry=registry)
         finally:
             if writer is not None:
                 writer.close()

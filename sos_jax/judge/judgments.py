@@ -299,10 +299,15 @@ def read_judgments(path: str | Path, *, baseline: str = "") -> Judgments:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         table = _read_jsonl(path)
-        return table.with_baseline(baseline) if baseline else table
-    if suffix == ".csv":
-        return _read_multifactor_csv(path, baseline)
-    raise ValueError(f"{path}: unknown judgments format {suffix!r}; expected .jsonl or .csv")
+        table = table.with_baseline(baseline) if baseline else table
+    elif suffix == ".csv":
+        table = _read_multifactor_csv(path, baseline)
+    else:
+        raise ValueError(f"{path}: unknown judgments format {suffix!r}; expected .jsonl or .csv")
+    if len(table.question_id) == 0:
+        # Said here: later steps would only complain about a missing baseline or model.
+        raise ValueError(f"{path}: the judgments file holds no judgments (it is empty or has only a header)")
+    return table
 
 
 __all__ = ["CRITERIA", "Judgments", "STYLE_KEYS", "judgments_from_records", "read_judgments"]

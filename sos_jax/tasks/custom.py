@@ -34,12 +34,13 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sos_jax.tasks.registry import Registry
-from sos_jax.tasks.task import ACC, ACC_NORM, FACTORS, Metric, Task, template_target
+from sos_jax.tasks.task import ACC, ACC_NORM, FACTORS, INVALID_GOLD, Metric, Task, resolve_gold, template_target
 
 _KEYS = {
     "task", "factor", "dataset_path", "dataset_name", "data_files", "test_split", "output_type",
@@ -88,6 +89,25 @@ def _field_or_template(env, value: Any, where: str, kind: str) -> Callable[[dict
     raise TaskConfigError(f"{where}: expected a field name or template string, got {type(value).__name__}")
 
 
+def _checked_target(target_fn: Callable[[dict], Any], choice_fn: Callable[[dict], Any], where: str
+                    ) -> Callable[[dict], Any]:
+    """Returns `target_fn`, raising for a document whose target names no choice: lm-eval scores such
+    a document 0 without a word, and for a custom task that is a config error, not a wrong answer."""
+
+    def fn(doc: dict) -> Any:
+        target, choices = target_fn(doc), choice_fn(doc)
+        gold = resolve_gold(target, choices)
+        if INVALID_GOLD in (gold if isinstance(gold, list) else [gold]):
+            shown = json.dumps(doc, default=str, ensure_ascii=False)
+            shown = shown if len(shown) <= 160 else shown[:157] + "..."
+            raise TaskConfigError(
+                f"{where} doc_to_target: target {target!r} of document {shown} is not one of its "
+                f"{len(choices)} choices (expected an index in [0, {len(choices) - 1}] or a choice string)")
+        return target
+
+    return fn
+
+
 def task_from_dict(cfg: dict, source: str = "<dict>", base_dir: str | os.PathLike | None = None) -> Task:
     """Returns a `Task` from an lm-eval-style mapping; errors name `source` and the bad key."""
     if not isinstance(cfg, dict):
@@ -123,6 +143,8 @@ def task_from_dict(cfg: dict, source: str = "<dict>", base_dir: str | os.PathLik
         metrics.append(_METRICS.get(mname, Metric("exact_match")))
     text_fn = _field_or_template(env, cfg["doc_to_text"], f"{where} doc_to_text", "text")
     target_fn = _field_or_template(env, cfg["doc_to_target"], f"{where} doc_to_target", "target")
+    if choice is not None:
+        target_fn = _checked_target(target_fn, choice, where)
     process_results = None
     if output_type == "generate_until":
         def process_results(doc: dict, response: str) -> dict:

@@ -57,3 +57,35 @@ def test_metric_writer_writes_event_files(tmp_path):
     off = jaxrun.MetricWriter(tmp_path / "off", enabled=False)
     off.scalars(1, {"loss": 0.5})
     assert not off.active and not (tmp_path / "off").exists()
+
+
+def test_resumed_writer_purges_steps_written_after_the_checkpoint(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    first = jaxrun.MetricWriter(tmp_path, enabled=True)
+    for step in range(10):
+        first.scalars(step, {"loss": float(step)})
+    first.close()  # killed after step 9; the last checkpoint was step 5
+    resumed = jaxrun.MetricWriter(tmp_path, enabled=True, purge_step=5)
+    for step in range(5, 12):
+        resumed.scalars(step, {"loss": 100.0 + step})
+    resumed.close()
+    acc = event_accumulator.EventAccumulator(str(tmp_path))
+    acc.Reload()
+    events = acc.Scalars("loss")
+    assert [e.step for e in events] == list(range(12))
+    assert [e.value for e in events[5:]] == [100.0 + s for s in range(5, 12)]
+
+
+def test_progress_eta_ignores_the_compile_step(caplog):
+    import logging
+    import time
+
+    caplog.set_level(logging.INFO)
+    with jaxrun.log_progress("train", 4, unit="steps", every_s=0.0) as advance:
+        advance()  # the first step carries compilation
+        time.sleep(0.05)
+        advance()
+    lines = [r.getMessage() for r in caplog.records]
+    assert "includes compilation" in lines[0] and "ETA" not in lines[0]
+    assert "ETA" in lines[1]

@@ -128,8 +128,11 @@ def test_resume_with_another_seed_is_refused(smoke, full_run, tmp_path, devices)
     workdir = tmp_path / "copy"
     shutil.copytree(full_run[0], workdir)
     cfg = smoke_config(data, seed=1)
+    with pytest.raises(ValueError, match=r"seed: 0 -> 1.*--allow_config_change"):
+        train.train_and_evaluate(cfg, workdir, mesh=jaxrun.make_mesh())  # the recorded config
+    (workdir / "final_metrics.json").unlink()
     with pytest.raises(ValueError, match="checkpoint was written with seed 0, config.seed is 1"):
-        train.train_and_evaluate(cfg, workdir, mesh=jaxrun.make_mesh())
+        train.train_and_evaluate(cfg, workdir, mesh=jaxrun.make_mesh(), allow_config_change=True)
 
 
 def test_config_typos_are_rejected_by_name():

@@ -143,8 +143,10 @@ def test_train_state_round_trips_and_resume_checks_data_position(syn_dir, tmp_pa
     assert restored.params["hidden_0"]["kernel"].sharding.is_fully_replicated
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored.params), jax.device_get(out["params"]))
     cfg.batch_size = 64
-    with pytest.raises(ValueError, match="trained with 32 steps per epoch, this config gives 16"):
+    with pytest.raises(ValueError, match="batch_size: 32 -> 64"):  # the recorded config, first
         train.train_and_evaluate(cfg, tmp_path, mesh=jaxrun.make_mesh())
+    with pytest.raises(ValueError, match="trained with 32 steps per epoch, this config gives 16"):
+        train.train_and_evaluate(cfg, tmp_path, mesh=jaxrun.make_mesh(), allow_config_change=True)
 
 
 def test_loop_disallows_implicit_transfers(syn_dir, monkeypatch, devices):
