@@ -215,7 +215,7 @@ def task_metrics(docs: list[dict], results, tokenizer) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fraction", type=float, default=0.004, help="share of each task's documents run")
+    parser.add_argument("--fraction", type=float, default=0.001, help="share of each task's documents run")
     parser.add_argument("--min_docs", type=int, default=2)
     parser.add_argument("--lmeval_batch_size", type=int, default=16)
     parser.add_argument("--workdir", default=None)
