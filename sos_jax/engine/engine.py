@@ -1,8 +1,9 @@
 """`Engine`: lm-eval-exact loglikelihood scoring and KV-cache generation for one model on a mesh.
 
 The engine is what SOS-Bench tasks and the LLM judge call. It owns the tokenizer rules
-(`requests`), packs loglikelihood requests so each distinct context is computed once
-(`packing`, `scoring`), and batches generation with a KV cache (`generation`). Batches are split
+(`requests`), packs loglikelihood requests so each shared prefix (a task's few-shot block) and
+each distinct context is computed once (`packing`, `scoring`), and decodes with continuous
+batching over a KV cache (`generation`): finished rows leave, queued prompts take their place. Batches are split
 over the mesh's `data` axis; parameters follow the models' sharding rules, so a `model` axis > 1
 gives tensor parallelism. Every process of a multi-host job must call the same methods with the
 same requests; each feeds its slice of every batch and all get every result.
@@ -10,6 +11,7 @@ same requests; each feeds its slice of every batch and all get every result.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections import defaultdict
@@ -33,7 +35,7 @@ from jaxrun import (
     round_up,
 )
 from sos_jax.engine import generation
-from sos_jax.engine.packing import bucket_length, pack_requests
+from sos_jax.engine.packing import MIN_ROW_LEN, MIN_SHARED_PREFIX, bucket_length, pack_requests
 from sos_jax.engine.requests import (
     GenerationSettings,
     RequestEncoder,
@@ -42,8 +44,8 @@ from sos_jax.engine.requests import (
     normalize_gen_kwargs,
     resolve_max_length,
 )
-from sos_jax.engine.scoring import score_packed_rows
-from sos_jax.models import cache_specs, init_cache, load_pretrained, load_tokenizer, shard_model
+from sos_jax.engine.scoring import prefix_cache, score_packed_rows, score_packed_rows_after_prefix
+from sos_jax.models import cache_specs, load_pretrained, load_tokenizer, shard_model
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,9 @@ class _Kernels(NamedTuple):
     """The jitted kernels of one (architecture, mesh); shared by every engine that matches."""
 
     score: Any
+    prefix: Any
+    score_after_prefix: Any
+    empty: Any
     prefill: Any
     decode: Any
 
@@ -85,32 +90,49 @@ def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
     cache_sharding = jax.tree.map(lambda s: NamedSharding(mesh, s), specs, is_leaf=lambda s: isinstance(s, P))
     rep = replicated(mesh)
     # Small per-row arrays are replicated so every process can read them on a multi-host mesh.
-    state_sharding = generation.DecodeState(cache=cache_sharding, out=rep, step=rep, done=rep, lengths=rep)
+    state_sharding = generation.DecodeState(
+        cache=cache_sharding, out=rep, generated=rep, done=rep, start=rep, position=rep, keys=rep, limit=rep, write=rep
+    )
 
     def score(weights, *arrays):
         _count_trace()
         return score_packed_rows(nnx.merge(graphdef, weights), *arrays)
 
-    def prefill(weights, tokens, lengths, keys, params, eos, *, slots, max_new, do_sample):
+    def prefix(weights, tokens):
         _count_trace()
-        cache = init_cache(cfg, tokens.shape[0], slots, cache_dtype)
-        cache = jax.lax.with_sharding_constraint(cache, cache_sharding)
-        model = nnx.merge(graphdef, weights)
-        return generation.prefill(model, cache, tokens, lengths, keys, params, eos, max_new, do_sample)
+        return prefix_cache(nnx.merge(graphdef, weights), cfg, tokens, cache_dtype)
 
-    def decode(weights, state, keys, params, eos, stop_step, *, prompt_len, do_sample):
+    def score_after_prefix(weights, *arrays):
+        _count_trace()
+        return score_packed_rows_after_prefix(nnx.merge(graphdef, weights), *arrays)
+
+    # Prefix caches: every row may read any prefix of its chunk, so rows are not split over `data`.
+    prefix_sharding = NamedSharding(mesh, P(None, None, None, *specs.k[3:]))
+
+    def empty(batch, slots, max_new):
+        # Zeros need no compiled kernel: built eagerly, then placed like the decode state.
+        return jax.device_put(generation.empty_state(cfg, batch, slots, max_new, cache_dtype), state_sharding)
+
+    def prefill(weights, state, tokens, lengths, rows, keys, params, eos, max_gen, *, do_sample):
         _count_trace()
         model = nnx.merge(graphdef, weights)
-        return generation.decode(model, state, prompt_len, stop_step, keys, params, eos, do_sample)
+        return generation.prefill(model, cfg, state, tokens, lengths, rows, keys, params, eos, max_gen, do_sample)
+
+    def decode(weights, state, max_steps, until_free, params, eos, *, do_sample):
+        _count_trace()
+        model = nnx.merge(graphdef, weights)
+        return generation.decode(model, state, max_steps, until_free, params, eos, do_sample)
 
     return _Kernels(
         score=jax.jit(score, out_shardings=(rep, rep)),
+        prefix=jax.jit(prefix, out_shardings=(prefix_sharding, prefix_sharding)),
+        score_after_prefix=jax.jit(score_after_prefix, out_shardings=(rep, rep)),
+        empty=empty,
         prefill=jax.jit(
-            prefill, static_argnames=("slots", "max_new", "do_sample"), out_shardings=state_sharding
+            prefill, static_argnames=("do_sample",), donate_argnames=("state",), out_shardings=state_sharding
         ),
         decode=jax.jit(
-            decode, static_argnames=("prompt_len", "do_sample"), donate_argnames=("state",),
-            out_shardings=state_sharding,
+            decode, static_argnames=("do_sample",), donate_argnames=("state",), out_shardings=state_sharding
         ),
     )
 
@@ -134,6 +156,7 @@ class Engine:
         prefix_token_id: int | None = None,
         eos_token_ids: Sequence[int] | None = None,
         model_name: str | None = None,
+        min_shared_prefix: int | None = MIN_SHARED_PREFIX,
     ):
         """Places `model` on `mesh` with the models' sharding rules and prepares the kernels.
 
@@ -143,6 +166,8 @@ class Engine:
         `gen_check_every` tokens are decoded between host checks of the stop strings.
         `max_batch_tokens="auto"` sizes scoring batches by compiling: on accelerators, the largest
         batch of `max_length` rows whose compiled peak memory fits the devices (`plan`); on CPUs 8192.
+        Contexts of one call that share a prefix of at least `min_shared_prefix` tokens (a task's
+        few-shot block) compute it once (None: no sharing across contexts).
         """
         if DATA_AXIS not in mesh.shape or MODEL_AXIS not in mesh.shape:
             raise ValueError(f"Engine needs a mesh with axes ({DATA_AXIS!r}, {MODEL_AXIS!r}), got {dict(mesh.shape)}")
@@ -172,6 +197,7 @@ class Engine:
         model = shard_model(model, mesh)
         self._graphdef, self._state = nnx.split(model)
         self._cache_dtype = getattr(model, "dtype", jnp.float32)
+        self.min_shared_prefix = min_shared_prefix
         self.tokens_scored = 0  # real (non-padding) tokens run through the scorer, for throughput
         self._variants: set[tuple] = set()
         self._kernels = _kernels(self._graphdef, self.cfg, self._cache_dtype, mesh)
@@ -221,18 +247,27 @@ class Engine:
             rows_multiple=self._data_size,
             batch_rows=self.batch_size,
             max_batch_tokens=self.max_batch_tokens,
+            min_shared_prefix=self.min_shared_prefix,
         )
         arrays = (
             packed.tokens, packed.positions, packed.group, packed.segment,
             packed.score_pos, packed.score_tok, packed.score_mask,
         )
         pending = []
+        chunk, caches = (), None
         # Dispatch every batch before reading any result so host work overlaps device work.
-        for start, size in packed.batches:
+        for (start, size), batch_chunk in zip(packed.batches, packed.batch_prefixes):
             local = process_slice(size)
-            rows = [a[start : start + size][local] for a in arrays]
-            self._variants.add(("score",) + tuple(a.shape for a in rows))
-            pending.append((start, self._kernels.score(self._state, *self._rows(rows))))
+            rows = self._rows([a[start : start + size][local] for a in arrays])
+            if not batch_chunk:
+                self._variants.add(("score",) + tuple(a.shape for a in rows))
+                pending.append((start, self._kernels.score(self._state, *rows)))
+                continue
+            if batch_chunk != chunk:  # each chunk's prefixes are computed once, for all its batches
+                chunk, caches = batch_chunk, self._prefix_caches([packed.prefixes[p] for p in batch_chunk])
+            row_prefix = self._rows([packed.row_prefix[start : start + size][local]])
+            self._variants.add(("score_after_prefix", caches[0].shape) + tuple(a.shape for a in rows))
+            pending.append((start, self._kernels.score_after_prefix(self._state, *caches, *row_prefix, *rows)))
         results: list[tuple[float, bool] | None] = [None] * len(pairs)
         for start, (ll, greedy) in pending:
             ll, greedy = np.asarray(ll), np.asarray(greedy)
@@ -240,8 +275,22 @@ class Engine:
                 for s, reqs in enumerate(packed.slot_requests[start + r]):
                     for i in reqs:
                         results[i] = (float(ll[r, s]), bool(greedy[r, s]))
-        self.tokens_scored += packed.real_tokens
+        self.tokens_scored += packed.real_tokens + packed.prefix_tokens
         return results  # type: ignore[return-value]
+
+    def _prefix_caches(self, prefixes: list[tuple[int, ...]]) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Returns the keys, values and lengths of `prefixes`, padded to bucketed shapes."""
+        count = next_power_of_two(len(prefixes))
+        length = bucket_length(max(len(p) for p in prefixes), MIN_ROW_LEN)
+        tokens = np.zeros((count, length), np.int32)
+        lengths = np.zeros((count,), np.int32)
+        for i, p in enumerate(prefixes):
+            tokens[i, : len(p)] = p
+            lengths[i] = len(p)
+        tokens, lengths = (global_batch(self.mesh, a, spec=P()) for a in (tokens, lengths))
+        self._variants.add(("prefix", count, length))
+        k, v = self._kernels.prefix(self._state, tokens)
+        return k, v, lengths
 
     def _rows(self, local_rows: Sequence[np.ndarray]) -> list[jax.Array]:
         """Returns global batch arrays (leading dim over `data`) from this process's rows of each."""
@@ -269,6 +318,8 @@ class Engine:
     def _run_generation(self, requests: Sequence[tuple[str, dict]]) -> tuple[list[GenerationSettings], list[np.ndarray]]:
         if len(requests) == 0:
             raise ValueError("generate_until got an empty request list")
+        # Requests decode together when they sample alike and have the same length limit (which
+        # sizes the cache ring every row of the group attends over); stop strings are per row.
         groups: dict[GenerationSettings, list[int]] = defaultdict(list)
         settings = []
         for i, request in enumerate(requests):
@@ -283,20 +334,18 @@ class Engine:
                     f"request {i}: max_gen_toks {s.max_gen_toks} must be below the model's max_length {self.max_length}"
                 )
             settings.append(s)
-            groups[s].append(i)
+            groups[dataclasses.replace(s, until=())].append(i)
         rows: list[np.ndarray | None] = [None] * len(requests)
-        for s, idxs in groups.items():
-            max_ctx = self.max_length - s.max_gen_toks
-            encoded = {i: self._encode_prompt(requests[i][0])[-max_ctx:] for i in idxs}
+        for idxs in groups.values():
+            encoded = {i: self._encode_prompt(requests[i][0])[-(self.max_length - settings[i].max_gen_toks):] for i in idxs}
             for i in idxs:
                 if not encoded[i]:
                     raise ValueError(f"request {i}: context {requests[i][0]!r:.80} encodes to zero tokens; nothing to condition on")
             # Longest first, as lm-eval orders them, so the largest shapes run (and fail) first.
             order = sorted(idxs, key=lambda i: (-len(encoded[i]), requests[i][0]))
-            for b in range(0, len(order), self.gen_batch_size):
-                batch = order[b : b + self.gen_batch_size]
-                for i, row in zip(batch, self._generate_batch([encoded[i] for i in batch], batch, s)):
-                    rows[i] = row
+            group = self._generate_group([encoded[i] for i in order], order, [settings[i] for i in order])
+            for i, row in zip(order, group):
+                rows[i] = row
         return settings, rows  # type: ignore[return-value]
 
     def _encode_prompt(self, text: str) -> list[int]:
@@ -309,55 +358,77 @@ class Engine:
             kwargs["add_special_tokens"] = self._encoder.add_bos_token
         return list(self.tokenizer.encode(text, **kwargs))
 
-    def _generate_batch(self, prompts: list[list[int]], request_ids: list[int], s: GenerationSettings) -> list[np.ndarray]:
-        """Returns the generated ids of each prompt; runs the decode loop in chunks between stop checks."""
+    def _generate_group(
+        self, prompts: list[list[int]], request_ids: list[int], settings: list[GenerationSettings]
+    ) -> list[np.ndarray]:
+        """Returns the generated ids of each prompt, decoded with continuous batching.
+
+        Rows that finish (EOS, `max_gen_toks`, a stop string) leave at once and queued prompts
+        take their rows, so no row waits for the longest generation of a batch.
+        """
         n = len(prompts)
-        # Only the rows needed, so a 2-prompt task does not pay for gen_batch_size rows of prefill;
+        # Only the rows needed, so a 2-prompt task does not pay for gen_batch_size rows;
         # a power of two of at least gen_batch_size / 8 keeps it to four row shapes.
-        rows = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
-        rows = min(self.gen_batch_size, round_up(rows, self._data_size))
-        prompt_len = bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN)
-        max_new = next_power_of_two(s.max_gen_toks)
-        tokens = np.zeros((rows, prompt_len), np.int32)
-        lengths = np.zeros((rows,), np.int32)
-        for r, p in enumerate(prompts):
-            if p:
-                tokens[r, prompt_len - len(p) :] = p
-            lengths[r] = len(p)
-        seeds = np.zeros((rows, 2), np.uint32)
-        base = jax.random.PRNGKey(s.seed)
-        for r, i in enumerate(request_ids):
-            # Keyed by request index, so a request's sample does not depend on its batch-mates.
-            seeds[r] = np.asarray(jax.random.fold_in(base, i))
+        batch = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
+        batch = min(self.gen_batch_size, round_up(batch, self._data_size))
+        s = settings[0]  # sampling settings are the group's; stops and lengths are each request's
+        # One ring size per group: the longest prompt's bucket plus the new tokens.
+        max_new = bucket_length(max(t.max_gen_toks for t in settings))
+        slots = bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN) + max_new
+        state = self._kernels.empty(batch, slots, max_new)
         params = generation.SamplingParams(
             np.float32(s.temperature if s.do_sample else 1.0), np.float32(s.top_p), np.int32(s.top_k)
         )
         eos = np.asarray(self.eos_token_ids or [-2], np.int32)
-        local = process_slice(rows)
-        tokens_g, lengths_g, keys_g = self._rows([tokens[local], lengths[local], seeds[local]])
-        self._variants.add(("prefill", rows, prompt_len, max_new, s.do_sample))
-        state = self._kernels.prefill(
-            self._state, tokens_g, lengths_g, keys_g, params, eos,
-            slots=prompt_len + max_new, max_new=max_new, do_sample=s.do_sample,
-        )
-        stopped = np.zeros((rows,), bool)
-        stopped[n:] = True
-        while True:
-            step = int(state.step)
-            done = np.asarray(state.done) | stopped
-            if step >= s.max_gen_toks or done.all():
-                out = np.asarray(state.out)
-                return [out[r][out[r] != generation.NO_TOKEN] for r in range(n)]
-            state = state._replace(done=global_batch(self.mesh, done, spec=P()))
-            self._variants.add(("decode", rows, prompt_len, max_new, s.do_sample))
+        base = jax.random.PRNGKey(s.seed)
+        queue = list(range(n))[::-1]  # pop() takes the longest first
+        occupant = np.full((batch,), -1)
+        results: list[np.ndarray | None] = [None] * n
+        while queue or (occupant >= 0).any():
+            free = np.nonzero(occupant < 0)[0]
+            if queue and len(free):
+                entering = [queue.pop() for _ in range(min(len(free), len(queue)))]
+                state = self._prefill(state, [prompts[i] for i in entering], free[: len(entering)], batch,
+                                      [np.asarray(jax.random.fold_in(base, request_ids[i])) for i in entering],
+                                      [settings[i].max_gen_toks for i in entering], params, eos, s.do_sample,
+                                      slots - max_new)
+                occupant[free[: len(entering)]] = entering
+            self._variants.add(("decode", batch, slots, max_new, s.do_sample))
             state = self._kernels.decode(
-                self._state, state, keys_g, params, eos, np.int32(min(step + self.gen_check_every, s.max_gen_toks)),
-                prompt_len=prompt_len, do_sample=s.do_sample,
+                self._state, state, np.int32(self.gen_check_every), np.bool_(bool(queue)), params, eos, do_sample=s.do_sample,
             )
-            out = np.asarray(state.out)
-            for r in range(n):
-                if not stopped[r] and any(u and u in self._decode_tokens(out[r]) for u in s.until):
-                    stopped[r] = True
+            out, generated = np.asarray(state.out), np.asarray(state.generated)
+            done = np.array(state.done)  # a writable copy: stop strings end rows too
+            stopped = False
+            for r in np.nonzero(occupant >= 0)[0]:
+                row = out[r, : generated[r]]
+                if not done[r] and any(u and u in self._decode_tokens(row) for u in settings[occupant[r]].until):
+                    done[r] = stopped = True
+                if done[r]:
+                    results[occupant[r]] = row
+                    occupant[r] = -1
+            if stopped:
+                state = state._replace(done=global_batch(self.mesh, done, spec=P()))
+        return results  # type: ignore[return-value]
+
+    def _prefill(self, state, prompts, rows, batch, keys, max_gen, params, eos, do_sample, max_prompt):
+        """Returns the state with `prompts` run and written into `rows`, padded to bucketed shapes."""
+        count = next_power_of_two(len(prompts))
+        count = round_up(count, self._data_size)
+        prompt_len = min(bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN), max_prompt)
+        tokens = np.zeros((count, prompt_len), np.int32)
+        lengths = np.ones((count,), np.int32)
+        targets = np.full((count,), batch, np.int32)  # filler entries point past the last row: dropped
+        seeds = np.zeros((count, 2), np.uint32)
+        limits = np.ones((count,), np.int32)
+        for j, (p, r, key, limit) in enumerate(zip(prompts, rows, keys, max_gen)):
+            tokens[j, : len(p)] = p
+            lengths[j], targets[j], seeds[j], limits[j] = len(p), r, key, limit
+        local = process_slice(count)
+        arrays = self._rows([tokens[local], lengths[local], targets[local], seeds[local]])
+        self._variants.add(("prefill", state.out.shape[0], count, prompt_len, state.cache.k.shape[2], do_sample))
+        limits = self._rows([limits[local]])[0]
+        return self._kernels.prefill(self._state, state, *arrays, params, eos, limits, do_sample=do_sample)
 
     def _decode_tokens(self, row: np.ndarray) -> str:
         row = row[row != generation.NO_TOKEN]

@@ -1,9 +1,17 @@
-"""KV-cache decoding kernels: prefill of left-padded prompts, a jitted decode loop, sampling.
+"""Continuous-batching KV-cache decoding: prompts enter free rows while others decode.
 
-Layout of a batch: prompts are left-padded to `prompt_len`; row b's prompt occupies cache slots
-[prompt_len - length_b, prompt_len) with positions 0..length_b-1, and its i-th generated token
-is fed back at slot prompt_len + i with position length_b + i, so RoPE sees each row as if it were
-unpadded (as transformers' generate does with an attention mask).
+A decode state has `B` rows, each a ring of `S` cache slots. All rows write their next token at
+the same ring slot `write` (so the decoder's one `cache_index` serves every row), and a row's
+tokens occupy the ring slots just before it: a prompt of `n` tokens that enters at ring slot `w`
+is written to slots w-n .. w-1 (mod S) with positions 0..n-1, and its i-th generated token goes
+to the slot that is `write` at that step with position n+i. A row attends to the ring slots from
+its first one up to `write`, so RoPE and the sliding window see each row as if it ran alone, as
+transformers' generate does. S >= prompt bucket + max new tokens, so a row never laps itself.
+
+The host loop (`Engine`) alternates the two kernels: `prefill` runs new prompts and writes them
+into free rows (finished rows leave, queued prompts take their slots), `decode` runs until a
+row finishes (when prompts wait) or a stop-string check is due. No batch waits for its longest
+member, and prefill of new prompts interleaves with decoding of the others.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from sos_jax.models.cache import init_cache
 
 # Marks "no token" in the output buffer (after EOS, or never generated).
 NO_TOKEN = -1
@@ -27,13 +37,17 @@ class SamplingParams(NamedTuple):
 
 
 class DecodeState(NamedTuple):
-    """Everything the decode loop carries between calls."""
+    """Everything the decode loop carries between calls; per-row arrays are [B]."""
 
-    cache: Any  # the model's KVCache
-    out: jax.Array  # i32 [B, G] generated tokens, NO_TOKEN where none
-    step: jax.Array  # i32 scalar: tokens generated so far
-    done: jax.Array  # bool [B]
-    lengths: jax.Array  # i32 [B] prompt lengths
+    cache: Any  # the model's KVCache, S ring slots per row
+    out: jax.Array  # i32 [B, G] generated tokens of each row's current request, NO_TOKEN where none
+    generated: jax.Array  # i32 [B] tokens generated so far (the next one's index in `out`)
+    done: jax.Array  # bool [B]: finished (EOS, max tokens) or free
+    start: jax.Array  # i32 [B] ring slot of the row's first prompt token
+    position: jax.Array  # i32 [B] position of the row's last generated token
+    keys: jax.Array  # u32 [B, 2] sampling key of the row's request
+    limit: jax.Array  # i32 [B] the row's request's max new tokens
+    write: jax.Array  # i32 scalar: ring slot the next fed token is written to
 
 
 def process_logits(logits: jax.Array, params: SamplingParams) -> jax.Array:
@@ -60,86 +74,127 @@ def process_logits(logits: jax.Array, params: SamplingParams) -> jax.Array:
 def next_tokens(
     logits: jax.Array, keys: jax.Array, step: jax.Array, params: SamplingParams, do_sample: bool
 ) -> jax.Array:
-    """Returns i32 [B]: greedy arg-max, or a draw from the processed distribution per row."""
+    """Returns i32 [B]: greedy arg-max, or a draw from the processed distribution per row.
+
+    A row's draw uses its key folded with `step` (scalar or [B]: that row's token index), so it
+    does not depend on its batch-mates.
+    """
     if not do_sample:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     processed = process_logits(logits, params)
-    step_keys = jax.vmap(lambda k: jax.random.fold_in(k, step))(keys)
+    step_keys = jax.vmap(jax.random.fold_in)(keys, jnp.broadcast_to(step, keys.shape[:1]))
     return jax.vmap(jax.random.categorical)(step_keys, processed).astype(jnp.int32)
 
 
-def _record(state: DecodeState, tokens: jax.Array, eos_ids: jax.Array) -> DecodeState:
-    tokens = jnp.where(state.done, NO_TOKEN, tokens)
-    out = lax.dynamic_update_slice(state.out, tokens[:, None], (0, state.step))
-    done = state.done | jnp.isin(tokens, eos_ids)
-    return state._replace(out=out, step=state.step + 1, done=done)
+def empty_state(cfg: Any, batch: int, slots: int, max_new: int, dtype: Any) -> DecodeState:
+    """Returns a state with `batch` free rows of `slots` ring slots and `max_new` output tokens."""
+    return DecodeState(
+        cache=init_cache(cfg, batch, slots, dtype),
+        out=jnp.full((batch, max_new), NO_TOKEN, jnp.int32),
+        generated=jnp.zeros((batch,), jnp.int32),
+        done=jnp.ones((batch,), bool),
+        start=jnp.zeros((batch,), jnp.int32),
+        position=jnp.zeros((batch,), jnp.int32),
+        keys=jnp.zeros((batch, 2), jnp.uint32),
+        limit=jnp.zeros((batch,), jnp.int32),
+        write=jnp.zeros((), jnp.int32),
+    )
+
+
+def _finished(tokens: jax.Array, generated: jax.Array, eos_ids: jax.Array, max_gen: jax.Array) -> jax.Array:
+    return jnp.isin(tokens, eos_ids) | (generated >= max_gen)
 
 
 def prefill(
     model: Any,
-    cache: Any,
+    cfg: Any,
+    state: DecodeState,
     tokens: jax.Array,
     lengths: jax.Array,
+    rows: jax.Array,
     keys: jax.Array,
     params: SamplingParams,
     eos_ids: jax.Array,
-    max_new: int,
+    max_gen: jax.Array,
     do_sample: bool,
 ) -> DecodeState:
-    """Returns the decode state after running the prompts and choosing the first new token.
+    """Returns the state with `k` new prompts in rows `rows` and their first tokens chosen.
 
-    `tokens` [B, P] are left-padded prompts of `lengths` [B] tokens (0 for filler rows).
+    `tokens` [k, P] are right-padded prompts of `lengths` [k] tokens, each allowed `max_gen` [k]
+    new tokens; entries with a row index >= B are filler and change nothing. The prompts run alone (causal, positions from 0), then
+    their keys/values are written to the ring slots just before `write`.
     """
-    batch, prompt_len = tokens.shape
-    slots = cache.k.shape[2]
-    start = prompt_len - lengths  # first real slot per row
-    idx = jnp.arange(prompt_len)
-    positions = jnp.maximum(idx[None, :] - start[:, None], 0).astype(jnp.int32)
-    slot = jnp.arange(slots)
-    mask = (
-        (slot[None, None, :] <= idx[None, :, None])
-        & (slot[None, None, :] >= start[:, None, None])
-    ) | (slot[None, None, :] == idx[None, :, None])
-    logits, cache = model(tokens, positions, mask, cache=cache, cache_index=0)
-    state = DecodeState(
-        cache=cache,
-        out=jnp.full((batch, max_new), NO_TOKEN, jnp.int32),
-        step=jnp.zeros((), jnp.int32),
-        done=jnp.zeros((batch,), bool),
-        lengths=lengths,
+    k, prompt_len = tokens.shape
+    slots = state.cache.k.shape[2]
+    idx = jnp.arange(prompt_len, dtype=jnp.int32)
+    positions = jnp.broadcast_to(idx, (k, prompt_len))
+    causal = jnp.broadcast_to(idx[None, :] <= idx[:, None], (k, prompt_len, prompt_len))
+    logits, prompt_cache = model(tokens, positions, causal, cache=init_cache(cfg, k, prompt_len, state.cache.k.dtype),
+                                 cache_index=0)
+    last = jnp.take_along_axis(logits, (lengths - 1)[:, None, None], axis=1)[:, 0]
+    first = next_tokens(last, keys, jnp.zeros((k,), jnp.int32), params, do_sample)
+    # Prompt token j goes to ring slot write - n + j; filler tokens (j >= n) land on slots this row
+    # writes again before it can attend to them.
+    ring = jnp.mod(state.write - lengths[:, None] + idx[None, :], slots)
+    r = rows[:, None]
+    cache = state.cache
+    cache = type(cache)(
+        k=cache.k.at[:, r, ring].set(prompt_cache.k, mode="drop"),
+        v=cache.v.at[:, r, ring].set(prompt_cache.v, mode="drop"),
+        key_positions=cache.key_positions.at[r, ring].set(positions, mode="drop"),
     )
-    first = next_tokens(logits[:, -1], keys, jnp.zeros((), jnp.int32), params, do_sample)
-    return _record(state, first, eos_ids)
+    out_rows = jnp.full((k, state.out.shape[1]), NO_TOKEN, jnp.int32).at[:, 0].set(first)
+    return state._replace(
+        cache=cache,
+        out=state.out.at[rows].set(out_rows, mode="drop"),
+        generated=state.generated.at[rows].set(1, mode="drop"),
+        done=state.done.at[rows].set(_finished(first, jnp.ones_like(first), eos_ids, max_gen), mode="drop"),
+        start=state.start.at[rows].set(jnp.mod(state.write - lengths, slots), mode="drop"),
+        position=state.position.at[rows].set(lengths, mode="drop"),
+        keys=state.keys.at[rows].set(keys, mode="drop"),
+        limit=state.limit.at[rows].set(max_gen, mode="drop"),
+    )
 
 
 def decode(
     model: Any,
     state: DecodeState,
-    prompt_len: int,
-    stop_step: jax.Array,
-    keys: jax.Array,
+    max_steps: jax.Array,
+    until_free: jax.Array,
     params: SamplingParams,
     eos_ids: jax.Array,
     do_sample: bool,
 ) -> DecodeState:
-    """Returns the state after decoding until `stop_step` tokens exist or every row is done."""
-    slots = state.cache.k.shape[2]
-    max_new = state.out.shape[1]
-    limit = jnp.minimum(stop_step, max_new)
-    slot = jnp.arange(slots)
+    """Returns the state after up to `max_steps` decode steps of every unfinished row.
 
-    def cond(s: DecodeState):
-        return (s.step < limit) & ~jnp.all(s.done)
+    Stops early when every row is done, or (when `until_free`) as soon as another row finishes,
+    so a waiting prompt can take its place.
+    """
+    batch, slots = state.cache.k.shape[1], state.cache.k.shape[2]
+    slot = jnp.arange(slots, dtype=jnp.int32)
+    rows = jnp.arange(batch)
+    done_at_start = jnp.sum(state.done)
 
-    def body(s: DecodeState):
-        prev = lax.dynamic_slice_in_dim(s.out, s.step - 1, 1, axis=1)[:, 0]
-        prev = jnp.maximum(prev, 0)  # finished rows feed a dummy token; their output is ignored
-        write_slot = prompt_len + s.step - 1
-        positions = (s.lengths + s.step - 1)[:, None].astype(jnp.int32)
-        start = prompt_len - s.lengths
-        mask = ((slot[None, :] >= start[:, None]) & (slot[None, :] <= write_slot))[:, None, :]
-        logits, cache = model(prev[:, None], positions, mask, cache=s.cache, cache_index=write_slot)
-        tok = next_tokens(logits[:, -1], keys, s.step, params, do_sample)
-        return _record(s._replace(cache=cache), tok, eos_ids)
+    def cond(carry):
+        step, s = carry
+        freed = until_free & (jnp.sum(s.done) > done_at_start)
+        return (step < max_steps) & ~jnp.all(s.done) & ~freed
 
-    return lax.while_loop(cond, body, state)
+    def body(carry):
+        step, s = carry
+        prev = jnp.maximum(s.out[rows, s.generated - 1], 0)  # finished rows feed a dummy token
+        window = jnp.mod(slot[None, :] - s.start[:, None], slots) <= jnp.mod(s.write - s.start, slots)[:, None]
+        logits, cache = model(prev[:, None], s.position[:, None], window[:, None, :], cache=s.cache,
+                              cache_index=s.write)
+        tok = next_tokens(logits[:, -1], s.keys, s.generated, params, do_sample)
+        live = ~s.done
+        out = s.out.at[rows, jnp.minimum(s.generated, s.out.shape[1] - 1)].set(
+            jnp.where(live, tok, s.out[rows, jnp.minimum(s.generated, s.out.shape[1] - 1)]))
+        generated = s.generated + live
+        done = s.done | (live & _finished(tok, generated, eos_ids, s.limit))
+        return step + 1, s._replace(
+            cache=cache, out=out, generated=generated, done=done, position=s.position + 1,
+            write=jnp.mod(s.write + 1, slots),
+        )
+
+    return lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state))[1]

@@ -117,7 +117,6 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
         jax.ShapeDtypeStruct((), jnp.float32), jax.ShapeDtypeStruct((), jnp.float32), jax.ShapeDtypeStruct((), jnp.int32)
     )
     eos = jax.ShapeDtypeStruct((1,), jnp.int32)
-    keys = _data(mesh, (g, 2), jnp.uint32)
     rep = replicated(mesh)
     specs = cache_specs(cfg.num_kv_heads, model_axis_size=mesh.shape[MODEL_AXIS])
     kv_shape = (cfg.num_layers, g, p + new, cfg.num_kv_heads, cfg.head_dim)
@@ -126,21 +125,27 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
         v=jax.ShapeDtypeStruct(kv_shape, dtype, sharding=NamedSharding(mesh, specs.v)),
         key_positions=jax.ShapeDtypeStruct((g, p + new), jnp.int32, sharding=NamedSharding(mesh, specs.key_positions)),
     )
+
+    def rows(shape, dtype_):
+        return jax.ShapeDtypeStruct(shape, dtype_, sharding=rep)
+
+    # The continuous-batching decode state (`generation.DecodeState`) of `g` rows, as the engine holds it.
     state_in = generation.DecodeState(
-        cache=cache,
-        out=jax.ShapeDtypeStruct((g, new), jnp.int32, sharding=rep),
-        step=jax.ShapeDtypeStruct((), jnp.int32, sharding=rep),
-        done=jax.ShapeDtypeStruct((g,), bool, sharding=rep),
-        lengths=jax.ShapeDtypeStruct((g,), jnp.int32, sharding=rep),
+        cache=cache, out=rows((g, new), jnp.int32), generated=rows((g,), jnp.int32), done=rows((g,), bool),
+        start=rows((g,), jnp.int32), position=rows((g,), jnp.int32), keys=rows((g, 2), jnp.uint32),
+        limit=rows((g,), jnp.int32), write=rows((), jnp.int32),
     )
+    # Prefill at its largest: every row takes a new prompt at once.
+    entering = [_data(mesh, (g, p), jnp.int32), _data(mesh, (g,), jnp.int32), _data(mesh, (g,), jnp.int32),
+                _data(mesh, (g, 2), jnp.uint32)]
     return {
         "score": lambda: kernels.score.lower(state, *score_args),
         "prefill": lambda: kernels.prefill.lower(
-            state, _data(mesh, (g, p), jnp.int32), _data(mesh, (g,), jnp.int32), keys, params, eos,
-            slots=p + new, max_new=new, do_sample=False,
+            state, state_in, *entering, params, eos, _data(mesh, (g,), jnp.int32), do_sample=False,
         ),
         "decode": lambda: kernels.decode.lower(
-            state, state_in, keys, params, eos, jax.ShapeDtypeStruct((), jnp.int32), prompt_len=p, do_sample=False,
+            state, state_in, jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), bool), params, eos,
+            do_sample=False,
         ),
     }
 

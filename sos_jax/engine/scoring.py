@@ -1,4 +1,5 @@
-"""The loglikelihood kernel: one forward over packed prefix-tree rows, per-request sums out.
+"""The loglikelihood kernels: one forward over packed prefix-tree rows, per-request sums out;
+rows may continue a shared prefix whose keys/values were computed once (`prefix_cache`).
 
 Pure functions of a model and arrays, jitted by the engine once per packed shape.
 """
@@ -10,6 +11,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from sos_jax.models.cache import KVCache, init_cache
 
 
 def prefix_tree_mask(group: jax.Array, segment: jax.Array) -> jax.Array:
@@ -59,6 +62,63 @@ def score_packed_rows(
     the model's whole vocabulary in float32, as lm-eval computes them.
     """
     logits, _ = model(tokens, positions, prefix_tree_mask(group, segment))
+    return _continuation_scores(logits, score_pos, score_tok, score_mask)
+
+
+def prefix_cache(model: Any, cfg: Any, tokens: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array]:
+    """Returns the keys and values [layers, P, L, kv_heads, head_dim] of `P` right-padded prefixes.
+
+    Padding keys are never read: the scorer masks keys at or past each prefix's length. The
+    logits are unused, so XLA drops the vocabulary projection.
+    """
+    p, length = tokens.shape
+    positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (p, length))
+    causal = jnp.tril(jnp.ones((length, length), bool))
+    _, cache = model(tokens, positions, jnp.broadcast_to(causal, (p, length, length)),
+                     cache=init_cache(cfg, p, length, dtype), cache_index=0)
+    return cache.k, cache.v
+
+
+def score_packed_rows_after_prefix(
+    model: Any,
+    prefix_k: jax.Array,
+    prefix_v: jax.Array,
+    prefix_lengths: jax.Array,
+    row_prefix: jax.Array,
+    tokens: jax.Array,
+    positions: jax.Array,
+    group: jax.Array,
+    segment: jax.Array,
+    score_pos: jax.Array,
+    score_tok: jax.Array,
+    score_mask: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Returns `score_packed_rows`'s outputs for rows whose tokens continue a cached prefix.
+
+    Row b continues prefix `row_prefix[b]` of the chunk (`prefix_k/v` [layers, P, L, ...], true
+    lengths `prefix_lengths` [P]); its positions already start after that prefix. Every real
+    token attends to its prefix's keys and, in the row, to its prefix-tree ancestors.
+    """
+    b, t = tokens.shape
+    length = prefix_k.shape[2]
+    # The chunk's caches are replicated over `data`; each row gathers its own prefix.
+    k = jnp.take(prefix_k, row_prefix, axis=1)
+    v = jnp.take(prefix_v, row_prefix, axis=1)
+    room = jnp.zeros(k.shape[:2] + (t,) + k.shape[3:], k.dtype)
+    key_positions = jnp.concatenate(
+        [jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length)), jnp.zeros((b, t), jnp.int32)], axis=1
+    )
+    cache = KVCache(k=jnp.concatenate([k, room], axis=2), v=jnp.concatenate([v, room], axis=2), key_positions=key_positions)
+    in_prefix = jnp.arange(length)[None, None, :] < prefix_lengths[row_prefix][:, None, None]
+    mask = jnp.concatenate([in_prefix & (group >= 0)[:, :, None], prefix_tree_mask(group, segment)], axis=2)
+    logits, _ = model(tokens, positions, mask, cache=cache, cache_index=length)
+    return _continuation_scores(logits, score_pos, score_tok, score_mask)
+
+
+def _continuation_scores(
+    logits: jax.Array, score_pos: jax.Array, score_tok: jax.Array, score_mask: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Returns (sum of log-probs [B, N], all greedy [B, N]) of the scored tokens of each slot."""
     # Without the barrier XLA:CPU fuses the reductions into the vocabulary matmul and runs it
     # several times slower.
     logits = lax.optimization_barrier(logits.astype(jnp.float32))
