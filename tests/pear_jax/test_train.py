@@ -4,6 +4,7 @@ round-trips through a checkpoint, and 2 processes = 1 process."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -184,21 +185,51 @@ def test_bad_settings_are_named(syn_dir, devices):
 
 
 _CHILD = r"""
-import json, sys
+import json, os, signal, sys
 import jax
 jax.config.update("jax_num_cpu_devices", 4)
 import jaxrun
-port, pid, cfg_json, workdir, out = sys.argv[1:]
+port, pid, cfg_json, workdir, out = sys.argv[1:6]
+kill_at = int(sys.argv[6]) if len(sys.argv) > 6 else None
 jaxrun.initialize_distributed(f"127.0.0.1:{port}", 2, int(pid))
 import ml_collections
-from pear_jax import train
+from pear_jax import checkpoint, train
+if kill_at is not None:
+    # Preemption: SIGKILL (no cleanup, no final save) as the run reaches step `kill_at`, whose
+    # checkpoint is never written; the steps since the previous checkpoint are lost.
+    _save = checkpoint.Checkpoints.save
+    def save(self, step, state):
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return _save(self, step, state)
+    checkpoint.Checkpoints.save = save
 from pear_jax.config import base_config
 cfg = base_config("syn")
 cfg.update_from_flattened_dict(json.loads(cfg_json))
 summary = train.train_and_evaluate(cfg, workdir, mesh=jaxrun.make_mesh())
 assert len(jax.devices()) == 8 and len(jax.local_devices()) == 4
-json.dump({"losses": summary["train_losses"], "final_eval": summary["final_eval"]}, open(out, "w"))
+json.dump({"losses": summary["train_losses"], "final_eval": summary["final_eval"],
+           "resumed_from": summary["resumed_from"]}, open(out, "w"))
 """
+
+
+def _run_two_processes(cfg, workdir, out, kill_at=None):
+    """Runs `cfg` as 2 local processes of 4 CPU devices each; returns (return codes, logs)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # 4 devices each, not 8
+    env["PYTHONPATH"] = str(REPO)
+    extra = [] if kill_at is None else [str(kill_at)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(port), str(i), json.dumps(_flat(cfg)), str(workdir),
+             f"{out}{i}.json", *extra],
+            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    return [p.returncode for p in procs], logs
 
 
 def _flat(cfg, prefix=""):
@@ -218,25 +249,35 @@ def test_two_processes_match_one_process(syn_dir, pear_run, tmp_path):
     cfg.num_epochs = 2
     cfg.eval.every_epochs = -1
     cfg.checkpoint.every_steps = 32  # exercise multi-process orbax saves too
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # 4 devices each, not 8
-    env["PYTHONPATH"] = str(REPO)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(port), str(i), json.dumps(_flat(cfg)), str(tmp_path / "wd"),
-             str(tmp_path / f"out{i}.json")],
-            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(2)
-    ]
-    logs = [p.communicate(timeout=300)[0] for p in procs]
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, log[-4000:]
+    codes, logs = _run_two_processes(cfg, tmp_path / "wd", tmp_path / "out")
+    assert codes == [0, 0], "\n".join(log[-4000:] for log in logs)
     outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)]
     assert len(outs[0]["losses"]) == 64
     np.testing.assert_allclose(outs[0]["losses"], pear_run["train_losses"][:64], rtol=1e-4, atol=1e-6)
     assert outs[0]["losses"] == outs[1]["losses"]
     # Both processes took part in the same checkpoint saves; only process 0 wrote the run's files.
     assert sorted(p.name for p in (tmp_path / "wd" / "checkpoints").iterdir()) == ["32", "64"]
+    assert (tmp_path / "wd" / "final_metrics.json").exists()
+
+
+def test_killed_two_process_run_resumes_from_its_last_checkpoint(syn_dir, pear_run, tmp_path):
+    cfg = syn_config(syn_dir, 0.5)
+    cfg.num_epochs = 4  # 128 steps
+    cfg.eval.every_epochs = -1
+    cfg.checkpoint.every_steps = 32
+    codes, logs = _run_two_processes(cfg, tmp_path / "wd", tmp_path / "killed", kill_at=96)
+    # Process 1 may notice the coordinator (process 0) die before its own kill; either way neither finished.
+    assert codes[0] == -signal.SIGKILL and codes[1] != 0, "\n".join(log[-4000:] for log in logs)
+    assert not (tmp_path / "wd" / "final_metrics.json").exists()
+
+    # The same command again: the restarted job takes the workdir's lock, restores the newest
+    # complete checkpoint (64, or 32 if the kill caught 64's asynchronous save unfinished) and
+    # retrains the lost steps exactly.
+    codes, logs = _run_two_processes(cfg, tmp_path / "wd", tmp_path / "out")
+    assert codes == [0, 0], "\n".join(log[-4000:] for log in logs)
+    outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)]
+    start = outs[0]["resumed_from"]
+    assert start in (32, 64) and outs[1]["resumed_from"] == start
+    assert len(outs[0]["losses"]) == 128 - start
+    np.testing.assert_allclose(outs[0]["losses"], pear_run["train_losses"][start:128], rtol=1e-4, atol=1e-6)
     assert (tmp_path / "wd" / "final_metrics.json").exists()
