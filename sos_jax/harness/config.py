@@ -59,7 +59,10 @@ def base_config() -> config_dict.ConfigDict:
     c.max_gen_toks = config_dict.placeholder(int)  # None: each task's own length (1024 MATH, 1280 IFEval)
     c.log_samples = d.log_samples
     c.dtype = "float32"
-    c.engine = config_dict.ConfigDict({"max_batch_tokens": 8192, "gen_batch_size": 16})
+    # max_batch_tokens "auto": sized from the compiled kernel's memory on accelerators, 8192 on CPUs
+    # (an integer, e.g. --config.engine.max_batch_tokens=4096, fixes it). scan_layers: the stacked
+    # layer layout, compile time flat in depth (8B-class models).
+    c.engine = config_dict.ConfigDict({"max_batch_tokens": "auto", "gen_batch_size": 16, "scan_layers": False})
     c.compilation_cache = True           # persist compiled shapes: later models and reruns reuse them
     c.tensorboard = True
     return c
@@ -116,7 +119,13 @@ def validate(config: config_dict.ConfigDict) -> config_dict.ConfigDict:
         check_int("config.max_gen_toks", config.max_gen_toks, minimum=1)
     check_choice("config.dtype", config.dtype, DTYPES)
     for key, value in config.engine.items():
-        if isinstance(value, int) and not isinstance(value, bool):
+        if key == "max_batch_tokens" and value != "auto":
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"config.engine.max_batch_tokens must be 'auto' or a positive integer, got {value!r}")
+            check_int(f"config.engine.{key}", value, minimum=1)
+        elif isinstance(value, int) and not isinstance(value, bool):
             check_int(f"config.engine.{key}", value, minimum=1)
     registry = with_custom_tasks(default_registry(), config.custom_tasks)
     settings = settings_from_config(config)

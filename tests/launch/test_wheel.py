@@ -72,8 +72,8 @@ def test_wheel_layout(installed):
     configs = installed / "sos_pear_launch" / "configs"
     assert {p.relative_to(configs).as_posix() for p in configs.rglob("*.py")} == {
         p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.py")}
-    assert set(_entry_points(installed)) == {"pear-train", "pear-sweep", "sos-eval", "sos-analyze", "sos-judge", "tpu-pod",
-                                                "sos-pear-plan"}
+    assert set(_entry_points(installed)) == {"pear-train", "pear-sweep", "pear-tensions", "sos-eval", "sos-analyze",
+                                             "sos-judge", "tpu-pod", "sos-pear-plan"}
 
 
 @pytest.mark.slow
