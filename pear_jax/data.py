@@ -25,17 +25,14 @@ Noise-corrupted variants append as many U(0, 1) columns as there are features, a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from jaxrun.wheels import WheelFetchError, extract_pinned, pinned_files_present, pip_download
 
 PEAR_WHEEL_VERSION = "0.0.10"
 # sha256 of each CSV inside pear_xai-0.0.10-py3-none-any.whl, computed from the PyPI wheel.
@@ -105,14 +102,6 @@ class TabularData:
 # ----------------------------------------------------------------------------- the wheel
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def default_cache_dir() -> Path:
     """Returns where the pear-xai wheel's CSVs are cached: the project's one cache folder
     (`jaxrun.workdir.cache_dir('pear')`; `$SOS_PEAR_CACHE` moves it)."""
@@ -129,41 +118,17 @@ def fetch_pear_wheel_csvs(cache_dir: str | os.PathLike, wheel_path: str | os.Pat
     and checks every hash before moving them into place.
     """
     root = Path(cache_dir).expanduser() / f"pear-xai-{PEAR_WHEEL_VERSION}"
-    if all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in PEAR_WHEEL_SHA256.items()):
+    if pinned_files_present(root, PEAR_WHEEL_SHA256):
         return root
     with tempfile.TemporaryDirectory(prefix="pear-wheel-") as tmp:
         if wheel_path is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "-d", tmp, f"pear-xai=={PEAR_WHEEL_VERSION}"]
-            logging.info("fetching the pear-xai wheel: %s", " ".join(cmd))
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            wheels = sorted(Path(tmp).glob("pear_xai-*.whl"))
-            if proc.returncode != 0 or not wheels:
-                raise DataError(
-                    f"could not download pear-xai=={PEAR_WHEEL_VERSION} with pip (exit {proc.returncode}): "
-                    f"{proc.stderr.strip()[-2000:]}\nUse source='local' with the CSVs, or source='hub'."
-                )
-            wheel_path = wheels[0]
-        staged = Path(tmp) / "staged"
-        with zipfile.ZipFile(wheel_path) as zf:
-            for rel, digest in PEAR_WHEEL_SHA256.items():
-                member = f"pear/datasets/{rel}"
-                try:
-                    data = zf.read(member)
-                except KeyError:
-                    raise DataError(f"{wheel_path}: the wheel has no file {member}") from None
-                got = hashlib.sha256(data).hexdigest()
-                if got != digest:
-                    raise DataError(f"{wheel_path}:{member}: sha256 {got} does not match the pinned {digest}")
-                (staged / rel).parent.mkdir(parents=True, exist_ok=True)
-                (staged / rel).write_bytes(data)
-        for rel in PEAR_WHEEL_SHA256:
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            # Copy then rename inside the cache, so a reader never sees a half-written CSV.
-            part = (root / rel).with_suffix(".csv.part")
-            shutil.copyfile(staged / rel, part)
-            os.replace(part, root / rel)
-    return root
+            logging.info("fetching the pear-xai wheel with pip")
+            try:
+                wheel_path = pip_download(f"pear-xai=={PEAR_WHEEL_VERSION}", tmp, "pear_xai-*.whl")
+            except WheelFetchError as err:
+                raise DataError(f"{err}\nUse source='local' with the CSVs, or source='hub'.") from err
+        members = {rel: (f"pear/datasets/{rel}", digest) for rel, digest in PEAR_WHEEL_SHA256.items()}
+        return extract_pinned(wheel_path, members, root, error=DataError)
 
 
 # ----------------------------------------------------------------------------- Arrow tables

