@@ -26,7 +26,9 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/pear_tensions", "Output director
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config = _CONFIG.value
+    from pear_jax.tensions.config import validate
+
+    config = validate(_CONFIG.value)  # before JAX starts or data loads: a bad value creates nothing
     workdir = Path(_WORKDIR.value)
     common.start_jax()
     import jaxrun

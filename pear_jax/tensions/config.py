@@ -56,3 +56,58 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.k = 3  # FA@k
     c.lock()
     return c
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Returns `config` after checking every field the grid reads; raises `jaxrun.checks.ConfigError`
+    naming the first bad field, its value and what is allowed. The launcher calls it before JAX
+    starts or data loads, so a bad command line creates nothing."""
+    from jaxrun.checks import ConfigError, check_choice, check_float, check_int, unknown_fields
+    from pear_jax import explainers, models
+    from pear_jax.config import config_to_dict
+    from pear_jax.tensions.data import NAMES, SENSITIVE
+
+    unknown = unknown_fields(config_to_dict(config), config_to_dict(base_config()))
+    if unknown:
+        raise ConfigError(f"config: unknown field {unknown[0]}")
+    if not config.datasets:
+        raise ConfigError(f"config.datasets is empty: name one or more of {', '.join(NAMES)}")
+    for i, name in enumerate(config.datasets):
+        check_choice(f"config.datasets[{i}]", name, NAMES)
+    if "adult" in config.datasets:
+        check_choice("config.dataset.sensitive", config.dataset.sensitive, SENSITIVE["adult"])
+    for field in ("max_train_rows", "max_test_rows"):
+        if config.dataset[field] is not None:
+            check_int(f"config.dataset.{field}", config.dataset[field], minimum=1)
+
+    for i, lam in enumerate(config.lams):
+        check_float(f"config.lams[{i}]", lam, minimum=0.0, maximum=1.0)
+    for i, eps in enumerate(config.dp_epsilons):
+        check_float(f"config.dp_epsilons[{i}]", eps, minimum=0.0, open_min=True)
+    check_float("config.dp_delta", config.dp_delta, minimum=0.0, maximum=1.0, open_min=True)
+    check_float("config.dp_l2_clip", config.dp_l2_clip, minimum=0.0, open_min=True)
+    for i, flag in enumerate(config.reweighing):
+        check_choice(f"config.reweighing[{i}]", flag, (False, True))
+    if not config.seeds:
+        raise ConfigError("config.seeds is empty")
+    for i, seed in enumerate(config.seeds):
+        check_int(f"config.seeds[{i}]", seed, minimum=0, maximum=2**31 - 1)
+
+    check_float("config.mu", config.mu, minimum=0.0, maximum=1.0)
+    for field in ("explainer_a", "explainer_b"):
+        check_choice(f"config.{field}", config[field], explainers.DIFFERENTIABLE_EXPLAINERS)
+    check_float("config.strength", config.strength, minimum=0.0, open_min=True)
+    check_int("config.ig_steps", config.ig_steps, minimum=1)
+    check_choice("config.model.kind", config.model.kind, ("mlp", "linear"))
+    check_int("config.model.depth", config.model.depth, minimum=1)
+    check_int("config.model.width", config.model.width, minimum=1)
+    check_choice("config.model.activation", config.model.activation, sorted(models.ACTIVATIONS))
+    check_float("config.optim.learning_rate", config.optim.learning_rate, minimum=0.0, open_min=True)
+    check_float("config.optim.weight_decay", config.optim.weight_decay, minimum=0.0)
+    check_int("config.batch_size", config.batch_size, minimum=1)
+    check_choice("config.model_loop", config.model_loop, ("auto", "vmap", "map"))
+    check_int("config.num_epochs", config.num_epochs, minimum=1)
+    check_int("config.eval.mia_rows", config.eval.mia_rows, minimum=1)
+    check_int("config.eval.explain_rows", config.eval.explain_rows, minimum=1)
+    check_int("config.eval.k", config.eval.k, minimum=1)
+    return config

@@ -32,6 +32,8 @@ def launch(module, *args, cwd, cache):
     ("pear_train", ["--config.optim.learning_rat=1"], "unknown config field 'learning_rat' (did you mean 'learning_rate'?)"),
     ("pear_train", [f"--config={SMOKE}:nosy"], "smoke.py:nosy: unknown variant"),
     ("pear_sweep", ["--lams=0,2"], "error: lams[1]=2.0: must be <= 1.0"),
+    ("pear_tensions", ["--config.datasets=('adult','adlt')"], "config.datasets[1]='adlt'"),
+    ("pear_tensions", ["--config.dp_epsilons=(8.0,0.0)"], "error: config.dp_epsilons[1]=0.0: must be > 0.0"),
     ("sos_eval", ["--tasks=leaderbord_bbh"], "did you mean leaderboard_bbh"),
     ("sos_eval", ["--limit=0"], "error: --limit=0: must be >= 1"),
     ("sos_judge", ["--config.prompt=arena"], "did you mean 'arena_hard'"),
