@@ -18,6 +18,7 @@ def get_config():
     c.fsdp = False  # also shard weights over `data`
     c.shapes = ml_collections.ConfigDict(dict(
         score_rows=4, row_len=2048, score_slots=8, cont_len=8, gen_rows=16, prompt_len=1024, max_new=256,
+        prefixes=8, prefix_len=2048,  # cached few-shot prefixes a scoring step reads (engine: up to 8)
     ))
     c.search_max_batch = True
     c.search_limit_rows = 64

@@ -31,6 +31,7 @@ from jax.sharding import PartitionSpec as P
 from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes, replicated
 from jaxrun.aot import CompileReport, compile_report, largest_fitting
 from sos_jax.engine import generation
+from sos_jax.engine.packing import PREFIX_CHUNK
 from sos_jax.models import ModelConfig, build_model, cache_specs, config_from_hf, gguf_config, param_shardings
 
 # Published config.json files (the fields the decoder reads), so planning needs no download.
@@ -91,6 +92,8 @@ class Shapes:
     row_len: int = 2048
     score_slots: int = 8  # request slots per packed row
     cont_len: int = 8  # tokens per scored continuation
+    prefixes: int = PREFIX_CHUNK  # cached shared prefixes (few-shot blocks) one scoring step reads
+    prefix_len: int = 2048
     gen_rows: int = 16
     prompt_len: int = 1024
     max_new: int = 256
@@ -138,8 +141,16 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
     # Prefill at its largest: every row takes a new prompt at once.
     entering = [_data(mesh, (g, p), jnp.int32), _data(mesh, (g,), jnp.int32), _data(mesh, (g,), jnp.int32),
                 _data(mesh, (g, 2), jnp.uint32)]
+    # Scoring rows that continue cached shared prefixes: the prefixes' K/V are extra arguments,
+    # replicated over `data` (any row may read any of them) and split over heads like the cache.
+    prefix_spec = NamedSharding(mesh, P(None, None, None, *specs.k[3:]))
+    prefix_kv = jax.ShapeDtypeStruct(
+        (cfg.num_layers, shapes.prefixes, shapes.prefix_len, cfg.num_kv_heads, cfg.head_dim), dtype, sharding=prefix_spec
+    )
+    prefix_args = [prefix_kv, prefix_kv, rows((shapes.prefixes,), jnp.int32), _data(mesh, (b,), jnp.int32)]
     return {
         "score": lambda: kernels.score.lower(state, *score_args),
+        "score_after_prefix": lambda: kernels.score_after_prefix.lower(state, *prefix_args, *score_args),
         "prefill": lambda: kernels.prefill.lower(
             state, state_in, *entering, params, eos, _data(mesh, (g,), jnp.int32), do_sample=False,
         ),
@@ -151,6 +162,8 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
 
 
 KERNELS = ("score", "prefill", "decode")
+# Both scoring kernels run at the same batch size, so a batch fits only if both do.
+SCORING = ("score", "score_after_prefix")
 
 
 def _with_layers(cfg: ModelConfig, n: int) -> ModelConfig:
@@ -162,9 +175,10 @@ def compile_kernel(
     cfg: ModelConfig, mesh: Mesh, shapes: Shapes, kernel: str, *, dtype=jnp.bfloat16, scan_layers: bool = True,
     fsdp: bool = False, memory_limit: int | None = None,
 ) -> CompileReport:
-    """Returns the compile report of one engine kernel ("score", "prefill" or "decode") at `shapes`."""
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    """Returns the compile report of one engine kernel ("score", "score_after_prefix", "prefill" or
+    "decode") at `shapes`."""
+    if kernel not in KERNELS + SCORING:
+        raise ValueError(f"kernel must be one of {KERNELS + SCORING}, got {kernel!r}")
     graphdef, state = abstract_model(cfg, mesh, dtype=dtype, scan_layers=scan_layers, fsdp=fsdp)
     return compile_report(_lowerers(cfg, mesh, shapes, graphdef, state, dtype)[kernel], memory_limit)
 
@@ -202,14 +216,18 @@ def largest_score_rows(
 ) -> tuple[int, dict[int, CompileReport]]:
     """Returns (the most packed rows of `shapes.row_len` one scoring step fits, {rows: report} tried).
 
+    A step fits when both scoring kernels do: plain rows, and rows that read `shapes.prefixes`
+    cached shared prefixes; each tried size keeps the report of the kernel that binds.
+
     Found by compiling (`jaxrun.aot.largest_fitting`), in multiples of the mesh's data axis.
     """
     tried: dict[int, CompileReport] = {}
 
     def fits(rows: int) -> bool:
         s = dataclasses.replace(shapes, score_rows=rows)
-        tried[rows] = compile_kernel(cfg, mesh, s, "score", dtype=dtype, scan_layers=scan_layers, fsdp=fsdp,
-                                     memory_limit=memory_limit)
+        reports = [compile_kernel(cfg, mesh, s, k, dtype=dtype, scan_layers=scan_layers, fsdp=fsdp,
+                                  memory_limit=memory_limit) for k in SCORING]
+        tried[rows] = max(reports, key=lambda r: (not r.fits, r.peak_bytes or 0))  # the binding one
         return tried[rows].fits
 
     best = largest_fitting(fits, shapes.score_rows, multiple=mesh.shape[DATA_AXIS], limit=limit_rows)
@@ -234,9 +252,9 @@ def auto_max_batch_tokens(
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
     def fits(rows: int) -> bool:
-        s = Shapes(score_rows=rows, row_len=row_len)
-        lower = _lowerers(cfg, mesh, s, graphdef, abstract, dtype)["score"]
-        return compile_report(lower, int(limit * headroom)).fits
+        lowerers = _lowerers(cfg, mesh, Shapes(score_rows=rows, row_len=row_len, prefix_len=row_len), graphdef,
+                             abstract, dtype)
+        return all(compile_report(lowerers[k], int(limit * headroom)).fits for k in SCORING)
 
     rows = largest_fitting(fits, mesh.shape[DATA_AXIS], multiple=mesh.shape[DATA_AXIS], limit=limit_rows)
     return rows * row_len if rows else None
@@ -264,7 +282,8 @@ def plan_engine(config: Any, mesh: Mesh, *, memory_limit: int | None = None) -> 
                            "kernels": {}}
     tokens = {"score": shapes.score_rows * shapes.row_len, "prefill": shapes.gen_rows * shapes.prompt_len,
               "decode": shapes.gen_rows}
-    for kernel in KERNELS:
+    tokens["score_after_prefix"] = tokens["score"]
+    for kernel in KERNELS + SCORING[1:]:
         report = compile_kernel(cfg, mesh, shapes, kernel, dtype=dtype, scan_layers=config.scan_layers,
                                 fsdp=config.fsdp, memory_limit=memory_limit)
         entry = report.summary()

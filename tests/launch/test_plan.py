@@ -27,7 +27,7 @@ def test_plan_launcher_on_v5e_2x2(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     plan = json.loads((tmp_path / "w" / "plan.json").read_text())
     assert plan["target"] == "v5e:2x2" and plan["devices"] == 4 and plan["mesh"] == {"data": 1, "model": 4}
-    assert all(plan["kernels"][k]["fits"] for k in ("score", "prefill", "decode")) and plan["pear"]["fits"]
+    assert all(plan["kernels"][k]["fits"] for k in ("score", "score_after_prefix", "prefill", "decode")) and plan["pear"]["fits"]
     assert plan["max_score_rows"] == 4  # the search limit: a tiny model fits anything asked
     # The hand count is matmuls only; in a 64-wide model norms and softmax are a visible share.
     assert plan["projected_hours"] > 0 and 1.0 < plan["score_flops_vs_hand_count"] < 1.5

@@ -4,6 +4,7 @@ hand count, the fit search, and model specs from presets, config.json and GGUF h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -30,8 +31,8 @@ def v5e_2x2():
 def test_small_model_kernels_fit_v5e_2x2_and_a_multihost_v5e_4x4(v5e_2x2):
     cfg = config_from_hf(SMALL)
     weights = plan.parameter_count(cfg) * 2  # bf16
-    shapes = plan.Shapes(score_rows=4, row_len=512, gen_rows=8, prompt_len=256, max_new=64)
-    for kernel in plan.KERNELS:
+    shapes = plan.Shapes(score_rows=4, row_len=512, gen_rows=8, prompt_len=256, max_new=64, prefixes=2, prefix_len=256)
+    for kernel in plan.KERNELS + plan.SCORING:
         report = plan.compile_kernel(cfg, v5e_2x2, shapes, kernel)
         assert report.fits, kernel
         # Tensor parallel over 4 chips: each holds a quarter of the weights (plus small inputs;
@@ -69,8 +70,10 @@ def test_llama3_8b_preset_fits_v5e_2x2_but_not_a_huge_batch(v5e_2x2):
 def test_largest_score_rows_is_found_by_compiling(v5e_2x2):
     cfg = config_from_hf(dict(SMALL, hidden_size=128, num_hidden_layers=1, intermediate_size=256,
                               num_attention_heads=2, num_key_value_heads=1, vocab_size=1024))
-    shapes = plan.Shapes(score_rows=1, row_len=128)
-    peak = {r: plan.compile_kernel(cfg, v5e_2x2, plan.Shapes(score_rows=r, row_len=128), "score").peak_bytes
+    shapes = plan.Shapes(score_rows=1, row_len=128, prefixes=2, prefix_len=128)
+    # A batch fits when both scoring kernels (plain rows, rows after cached prefixes) do.
+    peak = {r: max(plan.compile_kernel(cfg, v5e_2x2, dataclasses.replace(shapes, score_rows=r), k).peak_bytes
+                   for k in plan.SCORING)
             for r in (2, 4)}
     assert peak[4] > peak[2]
     limit = (peak[2] + peak[4]) // 2
