@@ -23,6 +23,32 @@ matmul rate measured anywhere in the run (a conservative figure); `flop_util_lam
 the median over rounds of (rate / the peak measured right before that round's block), so both
 see the same load. The last line is one JSON object; the load average is printed and recorded.
 
+Where our λ = 0.5 step's time goes (jax.profiler trace of the compiled step, CPU thunks, and
+its optimized HLO; 2-core box, ~1.2-1.4 ms/step when the other core was free):
+  * 205 of the 234 MFLOP are eight 25.6-MFLOP matmuls over IG's 1280 path rows (64 rows × 20
+    nodes) through the two 100×100 layers: forward (2), the input-gradient backward (2) and
+    its double backprop (2 activation cotangents + 2 weight gradients contracting the 1280
+    rows). XLA's count has no redundant work beyond these. The six (1280,100)@(100,100)
+    products run as YNNPACK fusions on ONE thread, ~0.12 ms each (~215 GFLOP/s, one core's
+    share); the two weight-gradient dots go to Eigen, 0.04-0.07 ms. Together ~0.8 ms.
+  * The soft rank (both rankings, 128 rows of 8: the 15-step PAV loop and pairwise sort):
+    ~0.1 ms. ~700 small elementwise/reduction thunks (ReLU masks of the (1280,100) cotangents,
+    IG path and quadrature, Pearson, AdamW on 4 layers): ~0.3 ms. Dispatch (argument
+    handling, launch, block_until_ready): ~0.1-0.2 ms.
+  So the step is bounded by one core's matmul rate while the peak uses both cores: when the
+  second core is free the measured peak nearly doubles (~240 -> ~410 GFLOP/s) and the step
+  does not move, which is why `flop_util_lam05` (best peak of the run) sits near 0.35 while
+  `flop_util_lam05_paired` is ~0.55. Tried without gain on the loaded box (medians within
+  noise): Eigen instead of YNNPACK dots (`--xla_cpu_experimental_ynn_fusion_type=`; faster per
+  dot with two free cores, but stragglers up to 0.8 ms when one is busy), splitting IG's rows
+  into 2 or 4 independent chains for the thunk executor to overlap (1.777 / 1.768 / 1.771 ms),
+  calling the jitted function instead of the compiled executable.
+
+The peer's numba: on these 8-feature rows pear-xai's step is the same with and without numba
+(19.55 vs 19.27 ms in one run), since each row's 8-value isotonic regression costs less than the
+per-row Python/torch work around it; numba pays off on long rows (soft rank fwd+bwd of (64, 100):
+2.8 vs 7.0 ms here).
+
 The peers run as long-lived subprocesses (the wheel ships a patched captum that must not shadow
 the real one) that take one JSON command per line on stdin; `np.int = int` is restored before
 importing pear-xai.
@@ -284,7 +310,7 @@ def main() -> None:
     ap.add_argument("--peer_steps", type=int, default=20, help="timed steps per block at λ=0.5 (peer; 3× that at λ=0)")
     ap.add_argument("--peer_block_s", type=float, default=3.0,
                     help="a peer block stops after this many seconds (3 steps at least)")
-    ap.add_argument("--epoch_rounds", type=int, default=1, help="California epochs timed for each side (interleaved)")
+    ap.add_argument("--epoch_rounds", type=int, default=3, help="California epochs timed for each side (interleaved)")
     ap.add_argument("--devices", type=int, default=_N_DEV, help="host CPU devices for our step (mesh data axis)")
     ap.add_argument("--peer_site", default="/tmp/pearxai_numba_site", help="pear-xai + numba side environment")
     ap.add_argument("--peer_site_no_numba", default="/tmp/pearxai_site",
