@@ -32,23 +32,24 @@ its optimized HLO; 2-core box, ~1.2-1.4 ms/step when the other core was free):
     products run as YNNPACK fusions on ONE thread, ~0.12 ms each (~215 GFLOP/s, one core's
     share); the two weight-gradient dots go to Eigen, 0.04-0.07 ms. Together ~0.8 ms.
   * The soft rank (both rankings, 128 rows of 8: the 15-step PAV loop and pairwise sort):
-    ~0.1 ms. ~700 small elementwise/reduction thunks (ReLU masks of the (1280,100) cotangents,
+    ~0.1 ms. ~250 small elementwise/reduction thunks (ReLU masks of the (1280,100) cotangents,
     IG path and quadrature, Pearson, AdamW on 4 layers): ~0.3 ms. Dispatch (argument
     handling, launch, block_until_ready): ~0.1-0.2 ms.
   So the step is bounded by one core's matmul rate while the peak uses both cores: when the
   second core is free the measured peak doubles (~250 -> ~500 GFLOP/s) and the step does not
   follow. Measured: on a quiet box (load 1.0) 1.22 ms/step = 191 GFLOP/s, 0.38 of the run's
   best peak and 0.39 paired; on a loaded one (load 4-8) ~1.66 ms, 0.31-0.34 of the best peak
-  but 0.55-0.56 paired, since most rounds then measure the peak on one free core. Tried without gain on the loaded box (medians within
-  noise): Eigen instead of YNNPACK dots (`--xla_cpu_experimental_ynn_fusion_type=`; faster per
-  dot with two free cores, but stragglers up to 0.8 ms when one is busy), splitting IG's rows
-  into 2 or 4 independent chains for the thunk executor to overlap (1.777 / 1.768 / 1.771 ms),
-  calling the jitted function instead of the compiled executable.
+  and 0.40-0.56 paired, depending on how many rounds measured the peak with one core free.
+  Tried without gain on the loaded box (medians within noise): Eigen instead of YNNPACK dots
+  (`--xla_cpu_experimental_ynn_fusion_type=`; faster per dot with two free cores, but
+  stragglers up to 0.8 ms when one is busy), splitting IG's rows into 2 or 4 independent
+  chains for the thunk executor to overlap (1.777 / 1.768 / 1.771 ms), calling the jitted
+  function instead of the compiled executable.
 
 The peer's numba: on these 8-feature rows pear-xai's step is the same with and without numba
-(quiet run, best of 1 and 2 threads: 14.37 vs 14.64 ms; loaded: 19.6 vs 18.3 ms), since each row's 8-value isotonic regression costs less than the
-per-row Python/torch work around it; numba pays off on long rows (soft rank fwd+bwd of (64, 100):
-2.8 vs 7.0 ms here).
+(quiet run, best of 1 and 2 threads: 14.37 vs 14.64 ms; loaded: 19.0-19.6 vs 18.3-19.4 ms),
+since each row's 8-value isotonic regression costs less than the per-row Python/torch work
+around it; numba pays off on long rows (soft rank fwd+bwd of (64, 100): 2.8 vs 7.0 ms here).
 
 The peers run as long-lived subprocesses (the wheel ships a patched captum that must not shadow
 the real one) that take one JSON command per line on stdin; `np.int = int` is restored before
