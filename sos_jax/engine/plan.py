@@ -28,7 +28,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes, replicated
+from jaxrun import DATA_AXIS, MODEL_AXIS, auto_axes, replicated, round_up
 from jaxrun.aot import CompileReport, compile_report, largest_fitting
 from sos_jax.engine import generation
 from sos_jax.engine.packing import PREFIX_CHUNK
@@ -162,7 +162,7 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
 
 
 KERNELS = ("score", "prefill", "decode")
-# Both scoring kernels run at the same batch size, so a batch fits only if both do.
+# Scoring rows that continue cached few-shot prefixes run at the same batch size as plain ones.
 SCORING = ("score", "score_after_prefix")
 
 
@@ -216,8 +216,10 @@ def largest_score_rows(
 ) -> tuple[int, dict[int, CompileReport]]:
     """Returns (the most packed rows of `shapes.row_len` one scoring step fits, {rows: report} tried).
 
-    A step fits when both scoring kernels do: plain rows, and rows that read `shapes.prefixes`
-    cached shared prefixes; each tried size keeps the report of the kernel that binds.
+    The search compiles the plain scoring kernel only: libtpu 0.0.42.1's compiler overflows its
+    stack (SIGSEGV, killing the process) on the prefix-cache kernel for Llama-3-8B at 24 and 32
+    rows of 2048 on v5e:2x2 (20 compiles), so that kernel is planned at the configured shapes
+    (`plan_engine`) and its extra memory, the cached prefixes' K/V, stays within the headroom.
 
     Found by compiling (`jaxrun.aot.largest_fitting`), in multiples of the mesh's data axis.
     """
@@ -225,9 +227,8 @@ def largest_score_rows(
 
     def fits(rows: int) -> bool:
         s = dataclasses.replace(shapes, score_rows=rows)
-        reports = [compile_kernel(cfg, mesh, s, k, dtype=dtype, scan_layers=scan_layers, fsdp=fsdp,
-                                  memory_limit=memory_limit) for k in SCORING]
-        tried[rows] = max(reports, key=lambda r: (not r.fits, r.peak_bytes or 0))  # the binding one
+        tried[rows] = compile_kernel(cfg, mesh, s, "score", dtype=dtype, scan_layers=scan_layers, fsdp=fsdp,
+                                     memory_limit=memory_limit)
         return tried[rows].fits
 
     best = largest_fitting(fits, shapes.score_rows, multiple=mesh.shape[DATA_AXIS], limit=limit_rows)
@@ -243,6 +244,10 @@ def auto_max_batch_tokens(
 
     What `Engine(max_batch_tokens="auto")` uses on accelerators. The peak counts the resident
     weights (they are the program's arguments), so the limit is the runtime's whole `bytes_limit`.
+    The plain scoring kernel sets the size; rows that read cached few-shot prefixes need more
+    (Llama-3-8B on v5e:2x2, 20 rows of 2048: 16.6 GiB against 9.3), so the size is then halved
+    until the prefix-cache kernel (8 prefixes of `row_len`) fits as well. The run compiles that
+    kernel at this size anyway, so checking it here costs no new compile.
     """
     from jaxrun.aot import device_memory_limit
 
@@ -252,11 +257,19 @@ def auto_max_batch_tokens(
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
     def fits(rows: int) -> bool:
-        lowerers = _lowerers(cfg, mesh, Shapes(score_rows=rows, row_len=row_len, prefix_len=row_len), graphdef,
-                             abstract, dtype)
-        return all(compile_report(lowerers[k], int(limit * headroom)).fits for k in SCORING)
+        s = Shapes(score_rows=rows, row_len=row_len)
+        lower = _lowerers(cfg, mesh, s, graphdef, abstract, dtype)["score"]
+        return compile_report(lower, int(limit * headroom)).fits
 
     rows = largest_fitting(fits, mesh.shape[DATA_AXIS], multiple=mesh.shape[DATA_AXIS], limit=limit_rows)
+
+    def prefix_rows_fit(rows: int) -> bool:
+        s = Shapes(score_rows=rows, row_len=row_len, prefix_len=row_len)
+        lower = _lowerers(cfg, mesh, s, graphdef, abstract, dtype)["score_after_prefix"]
+        return compile_report(lower, int(limit * headroom)).fits
+
+    while rows and not prefix_rows_fit(rows):
+        rows = round_up(rows // 2, mesh.shape[DATA_AXIS]) if rows > mesh.shape[DATA_AXIS] else 0
     return rows * row_len if rows else None
 
 

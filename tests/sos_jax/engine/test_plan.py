@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -70,10 +71,8 @@ def test_llama3_8b_preset_fits_v5e_2x2_but_not_a_huge_batch(v5e_2x2):
 def test_largest_score_rows_is_found_by_compiling(v5e_2x2):
     cfg = config_from_hf(dict(SMALL, hidden_size=128, num_hidden_layers=1, intermediate_size=256,
                               num_attention_heads=2, num_key_value_heads=1, vocab_size=1024))
-    shapes = plan.Shapes(score_rows=1, row_len=128, prefixes=2, prefix_len=128)
-    # A batch fits when both scoring kernels (plain rows, rows after cached prefixes) do.
-    peak = {r: max(plan.compile_kernel(cfg, v5e_2x2, dataclasses.replace(shapes, score_rows=r), k).peak_bytes
-                   for k in plan.SCORING)
+    shapes = plan.Shapes(score_rows=1, row_len=128)
+    peak = {r: plan.compile_kernel(cfg, v5e_2x2, dataclasses.replace(shapes, score_rows=r), "score").peak_bytes
             for r in (2, 4)}
     assert peak[4] > peak[2]
     limit = (peak[2] + peak[4]) // 2
@@ -122,3 +121,23 @@ def test_engine_auto_batch_keeps_the_default_on_cpu_and_scans_alike(llama_dir):
     got = np.array([ll for ll, _ in scanned.loglikelihood(requests)])
     want = np.array([ll for ll, _ in Engine.from_pretrained(llama_dir, mesh).loglikelihood(requests)])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_auto_batch_shrinks_until_rows_after_cached_prefixes_fit(v5e_2x2, monkeypatch):
+    import jaxrun.aot
+
+    cfg = config_from_hf(dict(SMALL, hidden_size=128, num_hidden_layers=1, intermediate_size=256,
+                              num_attention_heads=2, num_key_value_heads=1, vocab_size=1024))
+    graphdef, state = plan.abstract_model(cfg, v5e_2x2, dtype=jnp.float32, scan_layers=False)
+
+    def peak(kernel, rows):
+        shapes = plan.Shapes(score_rows=rows, row_len=128, prefix_len=128)
+        return plan.compile_kernel(cfg, v5e_2x2, shapes, kernel, dtype=jnp.float32, scan_layers=False).peak_bytes
+
+    # A memory limit the plain kernel fits at 8 rows but the prefix-cache kernel does not.
+    assert peak("score_after_prefix", 8) > peak("score", 8)
+    limit = (peak("score", 8) + peak("score_after_prefix", 8)) / 2 / 0.9
+    monkeypatch.setattr(jaxrun.aot, "device_memory_limit", lambda device: int(limit))
+    tokens = plan.auto_max_batch_tokens(graphdef, state, cfg, v5e_2x2, 128, dtype=jnp.float32, limit_rows=8)
+    rows = tokens // 128
+    assert 1 <= rows < 8 and peak("score_after_prefix", rows) <= limit * 0.9
