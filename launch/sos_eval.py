@@ -35,7 +35,7 @@ _MODELS = flags.DEFINE_string("models", None, "Several models: comma-separated, 
 _TASKS = flags.DEFINE_string("tasks", None, "Task/group/tag names, comma-separated (overrides config.tasks).")
 _LIMIT = flags.DEFINE_integer("limit", None, "Evaluate only the first N documents of each task.")
 _CHAT = flags.DEFINE_boolean("apply_chat_template", None, "Wrap prompts in the model's chat template.")
-_CUSTOM = flags.DEFINE_list("custom_tasks", None, "Extra .yaml/.py task files to register.")
+_CUSTOM = flags.DEFINE_list("custom_tasks", None, "Extra .yaml/.py task files, added to this run's task registry.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local hub-like dataset mirror (sets config.data_source=mirror).")
 _LIST_DATASETS = flags.DEFINE_boolean("list_datasets", False, "Print the datasets the selected tasks need and exit.")
 
