@@ -95,7 +95,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> m
     features, batch size against the training rows and the mesh) stay in `train.build`.
     """
     from jaxrun.checks import ConfigError, check_choice, check_float, check_int, unknown_fields
-    from pear_jax import data, explainers, models
+    from pear_jax import data, explainers
 
     unknown = unknown_fields(config_to_dict(config), config_to_dict(base_config(config.dataset.name)))
     if unknown:
@@ -128,15 +128,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> m
         if ds[field] is not None:
             check_int(f"config.dataset.{field}", ds[field], minimum=1)
 
-    check_choice("config.model.kind", config.model.kind, ("mlp", "linear"))
-    check_int("config.model.depth", config.model.depth, minimum=1)
-    check_int("config.model.width", config.model.width, minimum=1)
-    check_choice("config.model.activation", config.model.activation, sorted(models.ACTIVATIONS))
-
-    check_float("config.optim.learning_rate", config.optim.learning_rate, minimum=0.0, open_min=True)
-    check_float("config.optim.weight_decay", config.optim.weight_decay, minimum=0.0)
-    check_int("config.batch_size", config.batch_size, minimum=1)
-    check_int("config.num_epochs", config.num_epochs, minimum=1)
+    validate_model_and_optim(config)
 
     check_int("config.eval.every_epochs", config.eval.every_epochs)
     check_int("config.eval.batch_size", config.eval.batch_size, minimum=1)
@@ -151,6 +143,21 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> m
     check_int("config.checkpoint.keep", config.checkpoint.keep, minimum=1)
     check_int("config.log_every_steps", config.log_every_steps, minimum=1)
     return config
+
+
+def validate_model_and_optim(config: ml_collections.ConfigDict) -> None:
+    """Checks the fields every PEAR trainer reads: the model, the optimizer, batch size and epochs."""
+    from jaxrun.checks import check_choice, check_float, check_int
+    from pear_jax import models
+
+    check_choice("config.model.kind", config.model.kind, ("mlp", "linear"))
+    check_int("config.model.depth", config.model.depth, minimum=1)
+    check_int("config.model.width", config.model.width, minimum=1)
+    check_choice("config.model.activation", config.model.activation, sorted(models.ACTIVATIONS))
+    check_float("config.optim.learning_rate", config.optim.learning_rate, minimum=0.0, open_min=True)
+    check_float("config.optim.weight_decay", config.optim.weight_decay, minimum=0.0)
+    check_int("config.batch_size", config.batch_size, minimum=1)
+    check_int("config.num_epochs", config.num_epochs, minimum=1)
 
 
 def validate_sweep(lams: Iterable[Any], seeds: Iterable[Any]) -> tuple[tuple[float, ...], tuple[int, ...]]:

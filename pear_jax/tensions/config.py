@@ -63,8 +63,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     naming the first bad field, its value and what is allowed. The launcher calls it before JAX
     starts or data loads, so a bad command line creates nothing."""
     from jaxrun.checks import ConfigError, check_choice, check_float, check_int, unknown_fields
-    from pear_jax import explainers, models
-    from pear_jax.config import config_to_dict
+    from pear_jax import explainers
+    from pear_jax.config import config_to_dict, validate_model_and_optim
     from pear_jax.tensions.data import NAMES, SENSITIVE
 
     unknown = unknown_fields(config_to_dict(config), config_to_dict(base_config()))
@@ -98,15 +98,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         check_choice(f"config.{field}", config[field], explainers.DIFFERENTIABLE_EXPLAINERS)
     check_float("config.strength", config.strength, minimum=0.0, open_min=True)
     check_int("config.ig_steps", config.ig_steps, minimum=1)
-    check_choice("config.model.kind", config.model.kind, ("mlp", "linear"))
-    check_int("config.model.depth", config.model.depth, minimum=1)
-    check_int("config.model.width", config.model.width, minimum=1)
-    check_choice("config.model.activation", config.model.activation, sorted(models.ACTIVATIONS))
-    check_float("config.optim.learning_rate", config.optim.learning_rate, minimum=0.0, open_min=True)
-    check_float("config.optim.weight_decay", config.optim.weight_decay, minimum=0.0)
-    check_int("config.batch_size", config.batch_size, minimum=1)
+    validate_model_and_optim(config)
     check_choice("config.model_loop", config.model_loop, ("auto", "vmap", "map"))
-    check_int("config.num_epochs", config.num_epochs, minimum=1)
     check_int("config.eval.mia_rows", config.eval.mia_rows, minimum=1)
     check_int("config.eval.explain_rows", config.eval.explain_rows, minimum=1)
     check_int("config.eval.k", config.eval.k, minimum=1)
