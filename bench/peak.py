@@ -1,7 +1,12 @@
-"""The fp32 matmul rate the benchmarks quote utilisation against, measured in their own run."""
+"""The fp32 matmul rate the benchmarks quote utilisation against, measured in their own run.
+
+    python bench/peak.py      # last line: {"matmul_gflops": ..., "n": ..., "load_avg": [...]}
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 
 import jax
@@ -21,3 +26,9 @@ def matmul_gflops(n: int, repeats: int, device: jax.Device | None = None) -> flo
         mm(a, a).block_until_ready()
         times.append(time.perf_counter() - t)
     return 2 * n**3 / float(np.median(times)) / 1e9
+
+
+if __name__ == "__main__":
+    n = 2048
+    print(json.dumps({"matmul_gflops": round(matmul_gflops(n, repeats=20), 1), "n": n,
+                      "load_avg": [round(x, 2) for x in os.getloadavg()]}))

@@ -24,38 +24,35 @@ def _family(p) -> tuple[np.ndarray, np.ndarray]:
     return p, ok
 
 
-def holm(p) -> np.ndarray:
-    """Returns Holm step-down adjusted p-values (NaN where p is NaN)."""
+def _adjust(p, step) -> np.ndarray:
+    """Returns `step(sorted finite p-values)` put back in input order (NaN where p is NaN)."""
     p, ok = _family(p)
     out = np.full_like(p, np.nan)
     v = p[ok]
-    m = len(v)
-    if m:
+    if len(v):
         order = np.argsort(v, kind="stable")
-        adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * v[order]))
-        res = np.empty(m)
-        res[order] = adj
+        res = np.empty(len(v))
+        res[order] = step(v[order])
         out[ok] = res
     return out
+
+
+def holm(p) -> np.ndarray:
+    """Returns Holm step-down adjusted p-values (NaN where p is NaN)."""
+    def step(v):
+        m = len(v)
+        return np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * v))
+
+    return _adjust(p, step)
 
 
 def benjamini_hochberg(p) -> np.ndarray:
     """Returns Benjamini-Hochberg step-up adjusted p-values (q-values; NaN where p is NaN)."""
-    p, ok = _family(p)
-    out = np.full_like(p, np.nan)
-    v = p[ok]
-    m = len(v)
-    if m:
-        order = np.argsort(v, kind="stable")
-        scaled = v[order] * m / np.arange(1, m + 1)
-        adj = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-        res = np.empty(m)
-        res[order] = adj
-        out[ok] = res
-    return out
+    def step(v):
+        scaled = v * len(v) / np.arange(1, len(v) + 1)
+        return np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
 
-
-
+    return _adjust(p, step)
 
 
 def adjust_rows(rows, primary: str, small_n: int = 10) -> None:
