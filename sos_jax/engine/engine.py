@@ -55,6 +55,7 @@ _MIN_PROMPT_LEN = 16
 _GEN_ROW_BUCKETS = 8
 
 _traces = 0  # kernel traces (= compilations) in this process, all engines together
+_auto_batch_tokens: dict[tuple, int | None] = {}  # max_batch_tokens="auto" sizes per architecture and mesh
 
 
 def kernel_traces() -> int:
@@ -204,9 +205,14 @@ class Engine:
         if auto_batch:
             from sos_jax.engine.plan import auto_max_batch_tokens
 
-            sized = auto_max_batch_tokens(
-                self._graphdef, self._state, cfg, mesh, bucket_length(self.max_length), dtype=self._cache_dtype
-            )
+            # Like the kernels, the size depends only on the architecture and mesh: the second
+            # model of a --models list reuses the first one's search instead of compiling again.
+            key = (self._graphdef, cfg, self._cache_dtype, mesh, bucket_length(self.max_length))
+            if key not in _auto_batch_tokens:
+                _auto_batch_tokens[key] = auto_max_batch_tokens(
+                    self._graphdef, self._state, cfg, mesh, key[-1], dtype=self._cache_dtype
+                )
+            sized = _auto_batch_tokens[key]
             if sized:
                 self.max_batch_tokens = sized
                 log.info("scoring batches sized from compiled memory: %d tokens", sized)
