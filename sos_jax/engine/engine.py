@@ -46,6 +46,7 @@ from sos_jax.engine.requests import (
 )
 from sos_jax.engine.scoring import prefix_cache, score_packed_rows, score_packed_rows_after_prefix
 from sos_jax.models import cache_specs, load_pretrained, load_tokenizer, shard_model
+from sos_jax.models.cache import SharedPrefix
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +115,21 @@ def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
         # Zeros need no compiled kernel: built eagerly, then placed like the decode state.
         return jax.device_put(generation.empty_state(cfg, batch, slots, max_new, cache_dtype), state_sharding)
 
-    def prefill(weights, state, tokens, lengths, rows, keys, params, eos, max_gen, *, do_sample):
-        _count_trace()
-        model = nnx.merge(graphdef, weights)
-        return generation.prefill(model, cfg, state, tokens, lengths, rows, keys, params, eos, max_gen, do_sample)
+    def shared(prefix):
+        # `prefix` is one prefix as `Engine._prefix_caches` returns it: (k, v [layers, 1, P, ...], lengths [1]).
+        return None if prefix is None else SharedPrefix(k=prefix[0][:, 0], v=prefix[1][:, 0], length=prefix[2][0])
 
-    def decode(weights, state, max_steps, until_free, params, eos, *, do_sample):
+    def prefill(weights, state, tokens, lengths, rows, keys, params, eos, max_gen, prefix=None, *, do_sample):
         _count_trace()
         model = nnx.merge(graphdef, weights)
-        return generation.decode(model, state, max_steps, until_free, params, eos, do_sample)
+        return generation.prefill(
+            model, cfg, state, tokens, lengths, rows, keys, params, eos, max_gen, do_sample, shared(prefix)
+        )
+
+    def decode(weights, state, max_steps, until_free, params, eos, prefix=None, *, do_sample, span=None):
+        _count_trace()
+        model = nnx.merge(graphdef, weights)
+        return generation.decode(model, state, max_steps, until_free, params, eos, do_sample, span, shared(prefix))
 
     return _Kernels(
         score=jax.jit(score, out_shardings=(rep, rep)),
@@ -133,7 +140,7 @@ def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
             prefill, static_argnames=("do_sample",), donate_argnames=("state",), out_shardings=state_sharding
         ),
         decode=jax.jit(
-            decode, static_argnames=("do_sample",), donate_argnames=("state",), out_shardings=state_sharding
+            decode, static_argnames=("do_sample", "span"), donate_argnames=("state",), out_shardings=state_sharding
         ),
     )
 
@@ -153,6 +160,7 @@ class Engine:
         max_batch_tokens: int | str = 8192,
         gen_batch_size: int = 16,
         gen_check_every: int = 32,
+        gen_min_window: int = 256,
         add_bos_token: bool | None = None,
         prefix_token_id: int | None = None,
         eos_token_ids: Sequence[int] | None = None,
@@ -164,11 +172,14 @@ class Engine:
         `batch_size` is packed rows per scoring step (default: `max_batch_tokens // row length`);
         up to `gen_batch_size` prompts decode together (a batch holds the power of two of rows it
         needs, at least `gen_batch_size // 8`); both round up to a multiple of the data axis.
-        `gen_check_every` tokens are decoded between host checks of the stop strings.
+        `gen_check_every` tokens are decoded between host checks of the stop strings. Decode
+        attention reads a window of ring slots that holds every live row: a power of two of at
+        least `gen_min_window` slots, or the whole ring.
         `max_batch_tokens="auto"` sizes scoring batches by compiling: on accelerators, the largest
         batch of `max_length` rows whose compiled peak memory fits the devices (`plan`); on CPUs 8192.
         Contexts of one call that share a prefix of at least `min_shared_prefix` tokens (a task's
-        few-shot block) compute it once (None: no sharing across contexts).
+        few-shot block) compute it once (None: no sharing across contexts); so do the prompts of
+        a generation group that all start with such a prefix.
         """
         if DATA_AXIS not in mesh.shape or MODEL_AXIS not in mesh.shape:
             raise ValueError(f"Engine needs a mesh with axes ({DATA_AXIS!r}, {MODEL_AXIS!r}), got {dict(mesh.shape)}")
@@ -176,8 +187,8 @@ class Engine:
             if value is not None and int(value) < 1:
                 raise ValueError(f"Engine {name} must be >= 1, got {value}")
         auto_batch = max_batch_tokens == "auto"
-        if (not auto_batch and int(max_batch_tokens) < 1) or gen_check_every < 1:
-            raise ValueError("Engine max_batch_tokens and gen_check_every must be >= 1")
+        if (not auto_batch and int(max_batch_tokens) < 1) or gen_check_every < 1 or gen_min_window < 1:
+            raise ValueError("Engine max_batch_tokens, gen_check_every and gen_min_window must be >= 1")
         mesh = auto_axes(mesh)
         self.mesh = mesh
         self.cfg = cfg
@@ -187,6 +198,7 @@ class Engine:
         self.batch_size = batch_size
         self.max_batch_tokens = 8192 if auto_batch else int(max_batch_tokens)
         self.gen_check_every = int(gen_check_every)
+        self.gen_min_window = int(gen_min_window)
         self._data_size = mesh.shape[DATA_AXIS]
         self.gen_batch_size = round_up(gen_batch_size, self._data_size)
         self._encoder = RequestEncoder(tokenizer, add_bos_token=add_bos_token, prefix_token=prefix_token_id)
@@ -373,6 +385,12 @@ class Engine:
         take their rows, so no row waits for the longest generation of a batch.
         """
         n = len(prompts)
+        shared = self._shared_prompt_prefix(prompts)
+        prefix = None
+        if shared:
+            prefix = self._prefix_caches([tuple(prompts[0][:shared])])
+            prompts = [p[shared:] for p in prompts]
+        prefix_key = None if prefix is None else prefix[0].shape[2]
         # Only the rows needed, so a 2-prompt task does not pay for gen_batch_size rows;
         # a power of two of at least gen_batch_size / 8 keeps it to four row shapes.
         batch = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
@@ -389,6 +407,7 @@ class Engine:
         base = jax.random.PRNGKey(s.seed)
         queue = list(range(n))[::-1]  # pop() takes the longest first
         occupant = np.full((batch,), -1)
+        generated = np.zeros((batch,), np.int32)
         results: list[np.ndarray | None] = [None] * n
         while queue or (occupant >= 0).any():
             free = np.nonzero(occupant < 0)[0]
@@ -397,13 +416,16 @@ class Engine:
                 state = self._prefill(state, [prompts[i] for i in entering], free[: len(entering)], batch,
                                       [np.asarray(jax.random.fold_in(base, request_ids[i])) for i in entering],
                                       [settings[i].max_gen_toks for i in entering], params, eos, s.do_sample,
-                                      slots - max_new)
+                                      slots - max_new, prefix)
                 occupant[free[: len(entering)]] = entering
-            self._variants.add(("decode", batch, slots, max_new, s.do_sample))
+                generated[free[: len(entering)]] = 1
+            span = self._decode_span(occupant, [len(p) for p in prompts], generated, slots)
+            self._variants.add(("decode", batch, slots, max_new, s.do_sample, span, prefix_key))
             state = self._kernels.decode(
-                self._state, state, np.int32(self.gen_check_every), np.bool_(bool(queue)), params, eos, do_sample=s.do_sample,
+                self._state, state, np.int32(self.gen_check_every), np.bool_(bool(queue)), params, eos, prefix,
+                do_sample=s.do_sample, span=span,
             )
-            out, generated = np.asarray(state.out), np.asarray(state.generated)
+            out, generated = np.asarray(state.out), np.array(state.generated)
             done = np.array(state.done)  # a writable copy: stop strings end rows too
             stopped = False
             for r in np.nonzero(occupant >= 0)[0]:
@@ -417,7 +439,32 @@ class Engine:
                 state = state._replace(done=global_batch(self.mesh, done, spec=P()))
         return results  # type: ignore[return-value]
 
-    def _prefill(self, state, prompts, rows, batch, keys, max_gen, params, eos, do_sample, max_prompt):
+    def _decode_span(self, occupant: np.ndarray, prompt_lens: list[int], generated: np.ndarray, slots: int) -> int | None:
+        """Returns the ring slots decode attention reads (None: all): the power of two that holds
+        every live row's tokens for at least the next step.
+
+        Decode stops when a row outgrows the window, so a row crossing a power of two costs one
+        host round trip, and the window is never more than twice the longest row."""
+        # A row of n prompt tokens and g generated ones holds n + g - 1 slots before the next step.
+        live = occupant >= 0
+        need = max(prompt_lens[o] + g for o, g in zip(occupant[live], generated[live]))
+        span = next_power_of_two(need, self.gen_min_window)
+        return None if span >= slots else span
+
+    def _shared_prompt_prefix(self, prompts: list[list[int]]) -> int:
+        """Returns how many leading tokens every prompt of a generation group shares (0 when
+        fewer than `min_shared_prefix`): a task's few-shot block, prefilled and read once. Each
+        prompt keeps at least its last token, whose logits choose its first new token."""
+        if self.min_shared_prefix is None or len(prompts) < 2:
+            return 0
+        limit = min(len(p) for p in prompts) - 1
+        first = np.asarray(prompts[0][:limit])
+        for p in prompts[1:]:
+            differs = np.nonzero(np.asarray(p[:limit]) != first[:limit])[0]
+            limit = int(differs[0]) if len(differs) else limit
+        return limit if limit >= max(self.min_shared_prefix, 1) else 0
+
+    def _prefill(self, state, prompts, rows, batch, keys, max_gen, params, eos, do_sample, max_prompt, prefix):
         """Returns the state with `prompts` run and written into `rows`, padded to bucketed shapes."""
         count = next_power_of_two(len(prompts))
         count = round_up(count, self._data_size)
@@ -432,9 +479,10 @@ class Engine:
             lengths[j], targets[j], seeds[j], limits[j] = len(p), r, key, limit
         local = process_slice(count)
         arrays = self._rows([tokens[local], lengths[local], targets[local], seeds[local]])
-        self._variants.add(("prefill", state.out.shape[0], count, prompt_len, state.cache.k.shape[2], do_sample))
+        prefix_key = None if prefix is None else prefix[0].shape[2]
+        self._variants.add(("prefill", state.out.shape[0], count, prompt_len, state.cache.k.shape[2], do_sample, prefix_key))
         limits = self._rows([limits[local]])[0]
-        return self._kernels.prefill(self._state, state, *arrays, params, eos, limits, do_sample=do_sample)
+        return self._kernels.prefill(self._state, state, *arrays, params, eos, limits, prefix, do_sample=do_sample)
 
     def _decode_tokens(self, row: np.ndarray) -> str:
         row = row[row != generation.NO_TOKEN]

@@ -8,6 +8,18 @@ to the slot that is `write` at that step with position n+i. A row attends to the
 its first one up to `write`, so RoPE and the sliding window see each row as if it ran alone, as
 transformers' generate does. S >= prompt bucket + max new tokens, so a row never laps itself.
 
+Attention reads a window: the `span` ring slots ending at `write`, not all S. S must hold the
+longest prompt plus the most new tokens, but rows are mostly much shorter (an IFEval answer of 300
+tokens in a 1,344-slot ring), and on CPU every slot read costs about as much as 1/1,000 of the
+weights (SmolLM2-135M, 4 rows: 26 ms a step at S = 256, 65 ms at 2,048). The host picks `span`
+from a few buckets so that every live row's tokens fit; the loop also stops before any would not,
+so a too-small span costs a host round trip, never a wrong token.
+
+Prompts of a group that all start with the same tokens (a task's few-shot block) may hand that
+block over as a `SharedPrefix`, computed once: the ring then holds only each prompt's rest and
+its new tokens (positions continue after the prefix), and every step's queries read the block
+once for all rows rather than once per row.
+
 The host loop (`Engine`) alternates the two kernels: `prefill` runs new prompts and writes them
 into free rows (finished rows leave, queued prompts take their slots), `decode` runs until a
 row finishes (when prompts wait) or a stop-string check is due. No batch waits for its longest
@@ -22,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from sos_jax.models.cache import init_cache
+from sos_jax.models.cache import SharedPrefix, init_cache
 
 # Marks "no token" in the output buffer (after EOS, or never generated).
 NO_TOKEN = -1
@@ -117,20 +129,23 @@ def prefill(
     eos_ids: jax.Array,
     max_gen: jax.Array,
     do_sample: bool,
+    prefix: SharedPrefix | None = None,
 ) -> DecodeState:
     """Returns the state with `k` new prompts in rows `rows` and their first tokens chosen.
 
     `tokens` [k, P] are right-padded prompts of `lengths` [k] tokens, each allowed `max_gen` [k]
-    new tokens; entries with a row index >= B are filler and change nothing. The prompts run alone (causal, positions from 0), then
-    their keys/values are written to the ring slots just before `write`.
+    new tokens; entries with a row index >= B are filler and change nothing. The prompts run alone
+    (causal, positions from 0, or after `prefix`, which they continue), then their keys/values
+    are written to the ring slots just before `write`.
     """
     k, prompt_len = tokens.shape
     slots = state.cache.k.shape[2]
     idx = jnp.arange(prompt_len, dtype=jnp.int32)
-    positions = jnp.broadcast_to(idx, (k, prompt_len))
+    offset = jnp.zeros((), jnp.int32) if prefix is None else prefix.length
+    positions = jnp.broadcast_to(offset + idx, (k, prompt_len))
     causal = jnp.broadcast_to(idx[None, :] <= idx[:, None], (k, prompt_len, prompt_len))
     logits, prompt_cache = model(tokens, positions, causal, cache=init_cache(cfg, k, prompt_len, state.cache.k.dtype),
-                                 cache_index=0)
+                                 cache_index=0, shared_prefix=prefix)
     last = jnp.take_along_axis(logits, (lengths - 1)[:, None, None], axis=1)[:, 0]
     first = next_tokens(last, keys, jnp.zeros((k,), jnp.int32), params, do_sample)
     # Prompt token j goes to ring slot write - n + j; filler tokens (j >= n) land on slots this row
@@ -150,7 +165,7 @@ def prefill(
         generated=state.generated.at[rows].set(1, mode="drop"),
         done=state.done.at[rows].set(_finished(first, jnp.ones_like(first), eos_ids, max_gen), mode="drop"),
         start=state.start.at[rows].set(jnp.mod(state.write - lengths, slots), mode="drop"),
-        position=state.position.at[rows].set(lengths, mode="drop"),
+        position=state.position.at[rows].set(offset + lengths, mode="drop"),
         keys=state.keys.at[rows].set(keys, mode="drop"),
         limit=state.limit.at[rows].set(max_gen, mode="drop"),
     )
@@ -164,28 +179,37 @@ def decode(
     params: SamplingParams,
     eos_ids: jax.Array,
     do_sample: bool,
+    span: int | None = None,
+    prefix: SharedPrefix | None = None,
 ) -> DecodeState:
     """Returns the state after up to `max_steps` decode steps of every unfinished row.
 
     Stops early when every row is done, or (when `until_free`) as soon as another row finishes,
-    so a waiting prompt can take its place.
+    so a waiting prompt can take its place. Attention reads the `span` ring slots ending at the
+    write slot (None: all of them), and the loop stops before a live row would outgrow them.
+    Rows continue `prefix` when their prompts were prefilled after it.
     """
     batch, slots = state.cache.k.shape[1], state.cache.k.shape[2]
-    slot = jnp.arange(slots, dtype=jnp.int32)
+    if span is not None and not 0 < span <= slots:
+        raise ValueError(f"decode span must be in [1, {slots}] ring slots, got {span}")
     rows = jnp.arange(batch)
     done_at_start = jnp.sum(state.done)
 
     def cond(carry):
         step, s = carry
         freed = until_free & (jnp.sum(s.done) > done_at_start)
-        return (step < max_steps) & ~jnp.all(s.done) & ~freed
+        # The next step writes slot `write`; a row then holds mod(write - start) + 1 slots.
+        fits = True if span is None else jnp.all(s.done | (jnp.mod(s.write - s.start, slots) < span))
+        return (step < max_steps) & ~jnp.all(s.done) & ~freed & fits
 
     def body(carry):
         step, s = carry
         prev = jnp.maximum(s.out[rows, s.generated - 1], 0)  # finished rows feed a dummy token
+        read = None if span is None else jnp.mod(s.write - span + 1 + jnp.arange(span, dtype=jnp.int32), slots)
+        slot = jnp.arange(slots, dtype=jnp.int32) if read is None else read
         window = jnp.mod(slot[None, :] - s.start[:, None], slots) <= jnp.mod(s.write - s.start, slots)[:, None]
         logits, cache = model(prev[:, None], s.position[:, None], window[:, None, :], cache=s.cache,
-                              cache_index=s.write)
+                              cache_index=s.write, read_slots=read, shared_prefix=prefix)
         tok = next_tokens(logits[:, -1], s.keys, s.generated, params, do_sample)
         live = ~s.done
         out = s.out.at[rows, jnp.minimum(s.generated, s.out.shape[1] - 1)].set(

@@ -27,6 +27,20 @@ class KVCache:
         return self.k.shape[2]
 
 
+@struct.dataclass
+class SharedPrefix:
+    """Post-RoPE keys/values of a prompt prefix that every row of a batch continues, held once.
+
+    k, v: [num_layers, P, num_kv_heads, head_dim] at positions 0..P-1; length: int32 scalar, the
+    prefix's true tokens (slots at or past it are padding and never attended to). Rows' own
+    tokens then start at position `length`.
+    """
+
+    k: jax.Array
+    v: jax.Array
+    length: jax.Array
+
+
 def init_cache(cfg: ModelConfig, batch: int, max_len: int, dtype=jnp.float32) -> KVCache:
     """Returns an all-zero cache with `max_len` slots per row for `batch` rows."""
     if batch < 1 or max_len < 1:

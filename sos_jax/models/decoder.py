@@ -8,7 +8,10 @@ Call contract (the engine relies on it):
     logits, cache = model(tokens [B,T], positions [B,T], attn_mask bool [B,T,K], cache=None, cache_index=0)
 Without a cache K == T and the keys are the T tokens. With a cache the T new keys/values/positions
 are written to slots [cache_index, cache_index + T) of every row, and queries attend over all S
-slots (K == S). The caller's mask carries causality/padding/packing; the model adds the sliding
+slots (K == S), or, given `read_slots` (i32 [K]), over just those slots in that order: a decoder
+whose rows hold far fewer tokens than S then reads K slots per step instead of S. Given a
+`shared_prefix` (a cache's `SharedPrefix`, held once for the batch), every query also attends to
+that prefix's keys, before its own; positions then continue after the prefix. The caller's mask carries causality/padding/packing; the model adds the sliding
 window computed from positions. Logits are float32 whatever the compute dtype: the head's matmul
 accumulates and returns float32 even with bfloat16 weights, so log-softmax sees unrounded logits.
 
@@ -26,16 +29,26 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sos_jax.models.cache import KVCache
+from sos_jax.models.cache import KVCache, SharedPrefix
 from sos_jax.models.config import ModelConfig
-from sos_jax.models.layers import MLP, apply_rope, attend, dense, make_norm, rope_cos_sin, window_mask
+from sos_jax.models.layers import (
+    MLP,
+    apply_rope,
+    attend,
+    attend_after_shared_prefix,
+    dense,
+    make_norm,
+    rope_cos_sin,
+    window_mask,
+)
 
 
-def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index):
+def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index, read_slots=None, prefix=None):
     """Returns (x after decoder layer `layer`, updated (k, v) cache or None): one step of either layout.
 
     `kv` is None or the whole [num_layers, B, S, KVH, D] cache pair; this layer's new keys/values
-    are written at [layer, :, cache_index:cache_index + T] and attention reads that layer back.
+    are written at [layer, :, cache_index:cache_index + T] and attention reads that layer back
+    (all S slots, or the `read_slots` ones). `prefix` is None or (SharedPrefix, its mask [B, T, P]).
     """
     h = block.attn_norm(x)
     q, k, v = block.attn.project(h, rope)
@@ -45,9 +58,19 @@ def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index):
         start = (jnp.asarray(layer, jnp.int32), zero, cache_index, zero, zero)
         new_k = jax.lax.dynamic_update_slice(new_k, k.astype(new_k.dtype)[None], start)
         new_v = jax.lax.dynamic_update_slice(new_v, v.astype(new_v.dtype)[None], start)
-        k, v = new_k[layer].astype(q.dtype), new_v[layer].astype(q.dtype)
+        if read_slots is None:
+            k, v = new_k[layer], new_v[layer]
+        else:
+            k = new_k[layer].at[:, read_slots].get(mode="promise_in_bounds")
+            v = new_v[layer].at[:, read_slots].get(mode="promise_in_bounds")
+        k, v = k.astype(q.dtype), v.astype(q.dtype)
         kv = (new_k, new_v)
-    attn_out = block.attn.o(attend(q, k, v, mask, scale))
+    if prefix is None:
+        attn_out = block.attn.o(attend(q, k, v, mask, scale))
+    else:
+        shared, prefix_mask = prefix
+        pk, pv = shared.k[layer].astype(q.dtype), shared.v[layer].astype(q.dtype)
+        attn_out = block.attn.o(attend_after_shared_prefix(q, k, v, mask, pk, pv, prefix_mask, scale))
     if block.parallel_residual:
         x = x + attn_out + block.mlp(block.mlp_norm(x))
     else:
@@ -141,11 +164,17 @@ class Decoder(nnx.Module):
         attn_mask: jax.Array,
         cache: KVCache | None = None,
         cache_index: int | jax.Array = 0,
+        read_slots: jax.Array | None = None,
+        shared_prefix: SharedPrefix | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """Returns float32 logits [B, T, vocab] and the updated cache (None when none was given)."""
         cfg = self.cfg
         b, t = tokens.shape
-        keys_len = t if cache is None else cache.max_len
+        if read_slots is not None and cache is None:
+            raise ValueError("read_slots selects cache slots to attend to; it needs a cache")
+        if shared_prefix is not None and cache is None:
+            raise ValueError("a shared_prefix is attended to with the rows' own cache; it needs a cache")
+        keys_len = t if cache is None else cache.max_len if read_slots is None else read_slots.shape[0]
         if positions.shape != (b, t):
             raise ValueError(f"positions must have shape {(b, t)} like tokens, got {positions.shape}")
         if attn_mask.shape != (b, t, keys_len):
@@ -167,16 +196,27 @@ class Decoder(nnx.Module):
             zero = jnp.zeros((), jnp.int32)
             key_positions = jax.lax.dynamic_update_slice(cache.key_positions, positions, (zero, cache_index))
             kv = (cache.k, cache.v)
+        read_positions = key_positions if read_slots is None else key_positions[:, read_slots]
         attn_mask = attn_mask.astype(bool)
         masks = {}  # one mask per distinct window (None = full attention)
+        prefix_masks = {}
+        if shared_prefix is not None:
+            prefix_positions = jnp.arange(shared_prefix.k.shape[1], dtype=jnp.int32)[None]
+            in_prefix = jnp.broadcast_to(prefix_positions[:, None, :] < shared_prefix.length, (b, t, prefix_positions.shape[1]))
         for window in dict.fromkeys(cfg.layer_window(i) for i in range(cfg.num_layers)):
-            masks[window] = attn_mask if window is None else attn_mask & window_mask(positions, key_positions, window)
+            masks[window] = attn_mask if window is None else attn_mask & window_mask(positions, read_positions, window)
+            if shared_prefix is not None:
+                prefix_masks[window] = (
+                    in_prefix if window is None else in_prefix & window_mask(positions, prefix_positions, window)
+                )
 
         if self.scan_layers:
-            x, kv = self._scan_layers(x, rope, masks, kv, cache_index)
+            x, kv = self._scan_layers(x, rope, masks, kv, cache_index, read_slots, shared_prefix, prefix_masks)
         else:
             for i, block in enumerate(self.layers):
-                x, kv = _layer(block, x, rope, masks[cfg.layer_window(i)], self.layer_scales[i], i, kv, cache_index)
+                window = cfg.layer_window(i)
+                prefix = None if shared_prefix is None else (shared_prefix, prefix_masks[window])
+                x, kv = _layer(block, x, rope, masks[window], self.layer_scales[i], i, kv, cache_index, read_slots, prefix)
 
         x = self.final_norm(x)
         # float32 out of the matmul itself: bf16 logits would be rounded before the log-softmax.
@@ -188,7 +228,7 @@ class Decoder(nnx.Module):
         new_cache = None if cache is None else KVCache(k=kv[0], v=kv[1], key_positions=key_positions)
         return logits.astype(jnp.float32), new_cache
 
-    def _scan_layers(self, x, rope, masks, kv, cache_index):
+    def _scan_layers(self, x, rope, masks, kv, cache_index, read_slots, shared_prefix, prefix_masks):
         """Returns (x, kv) after every layer, run as one `lax.scan` over the stacked block."""
         cfg = self.cfg
         graphdef, stacked = nnx.split(self.layers)
@@ -205,8 +245,13 @@ class Decoder(nnx.Module):
             x, kv = carry
             block = nnx.merge(graphdef, xs["params"])
             mask = masks[windows[0]] if "windowed" not in xs else jnp.where(xs["windowed"], masks[window], masks[None])
+            prefix = None
+            if shared_prefix is not None:
+                prefix_mask = prefix_masks[windows[0]] if "windowed" not in xs else jnp.where(
+                    xs["windowed"], prefix_masks[window], prefix_masks[None])
+                prefix = (shared_prefix, prefix_mask)
             scale = xs.get("scale", scales[0])
-            return _layer(block, x, rope, mask, scale, xs["layer"], kv, cache_index), None
+            return _layer(block, x, rope, mask, scale, xs["layer"], kv, cache_index, read_slots, prefix), None
 
         (x, kv), _ = jax.lax.scan(body, (x, kv), xs)
         return x, kv

@@ -45,6 +45,28 @@ def test_queued_prompts_take_finished_rows(llama_dir, single_mesh, hf_llama):
     assert {v[1] for v in engine._variants if v[0] in ("prefill", "decode")} == {2}
 
 
+def test_decode_reading_windows_of_the_ring_keeps_tokens_equal(llama_dir, single_mesh, hf_llama):
+    """With windows from 4 slots up, decode attends to a few ring slots that grow with the rows
+    (several window shapes run), and greedy tokens still equal transformers' token for token."""
+    engine = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=2, gen_check_every=3, gen_min_window=4)
+    refs = [reference(hf_llama, engine.tokenizer, p, 16) for p in PROMPTS]
+    assert engine.generate_token_ids([(p, {"max_gen_toks": 16}) for p in PROMPTS]) == refs
+    spans = {v[5] for v in engine._variants if v[0] == "decode"}  # ("decode", rows, slots, new, sample, span, prefix)
+    assert len(spans - {None}) >= 2, spans
+
+
+def test_prompts_sharing_a_prefix_compute_it_once_and_keep_tokens_equal(llama_dir, single_mesh, hf_llama):
+    """Prompts that start with one instruction block (as a task's few-shot prompts do) prefill it
+    once and decode reading it once for all rows; tokens still equal transformers' own."""
+    engine = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=2, gen_check_every=3, min_shared_prefix=4)
+    prompts = ["Answer in the style of the river and the city. " + p for p in PROMPTS]
+    assert engine._shared_prompt_prefix([engine._encode_prompt(p) for p in prompts]) >= 4
+    refs = [reference(hf_llama, engine.tokenizer, p, 12) for p in prompts]
+    assert engine.generate_token_ids([(p, {"max_gen_toks": 12}) for p in prompts]) == refs
+    assert {v[-1] for v in engine._variants if v[0] == "decode"} - {None}
+    assert any(v[0] == "prefix" for v in engine._variants)
+
+
 def test_eos_frees_the_row(llama_dir, single_mesh, hf_llama):
     probe = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=2)
     refs = [reference(hf_llama, probe.tokenizer, p, 12) for p in PROMPTS]

@@ -108,6 +108,75 @@ def test_kv_cache_incremental_decoding_equals_full_forward(loaded, case):
     assert cache.k.shape == (cfg.num_layers, 3, slots, cfg.num_kv_heads, cfg.head_dim)
 
 
+@nnx.jit
+def _step_reading(model, tokens, positions, mask, cache, index, read_slots):
+    return model(tokens, positions, mask, cache=cache, cache_index=index, read_slots=read_slots)
+
+
+@pytest.mark.parametrize("case", [0, 4, 6], ids=[IDS[i] for i in (0, 4, 6)])
+def test_decoding_that_reads_a_window_of_slots_equals_full_forward(loaded, case):
+    """Decode steps that attend to 12 of 16 slots, in ring order ending at the written slot (so the
+    window wraps past the last slot early on), give the full forward's logits; with the Mistral and
+    Qwen2 windows the sliding window follows the read slots' positions."""
+    _, model, cfg = loaded(case)
+    tokens, valid, positions = padded_batch(length=12, seed=3)
+    valid[:] = True
+    positions = np.broadcast_to(np.arange(12, dtype=np.int32), tokens.shape).copy()
+    full = np.asarray(_forward(model, jnp.asarray(tokens), jnp.asarray(positions), jnp.asarray(causal_mask(valid))))
+
+    slots, prefill, span = 16, 5, 12
+    cache = init_cache(cfg, tokens.shape[0], slots, jnp.float32)
+    q_idx = np.arange(prefill)
+    mask = np.broadcast_to(np.arange(slots)[None, :] <= q_idx[:, None], (tokens.shape[0], prefill, slots))
+    logits, cache = _step(model, jnp.asarray(tokens[:, :prefill]), jnp.asarray(positions[:, :prefill]),
+                          jnp.asarray(mask), cache, jnp.int32(0))
+    got = [np.asarray(logits)]
+    for t in range(prefill, 12):
+        read = np.mod(t - span + 1 + np.arange(span), slots).astype(np.int32)
+        mask = np.broadcast_to(read <= t, (tokens.shape[0], 1, span))
+        logits, cache = _step_reading(model, jnp.asarray(tokens[:, t:t + 1]), jnp.asarray(positions[:, t:t + 1]),
+                                      jnp.asarray(mask), cache, jnp.int32(t), jnp.asarray(read))
+        got.append(np.asarray(logits))
+    assert np.abs(np.concatenate(got, axis=1) - full).max() < 1e-4
+    with pytest.raises(ValueError, match="read_slots selects cache slots"):
+        model(jnp.asarray(tokens), jnp.asarray(positions), jnp.ones((3, 12, 12), bool), read_slots=jnp.arange(4))
+
+
+@pytest.mark.parametrize("case", [0, 4, 6], ids=[IDS[i] for i in (0, 4, 6)])
+def test_rows_continuing_a_shared_prefix_equal_full_forward(loaded, case):
+    """Three rows that start with the same 6 tokens: the prefix's keys/values computed once (held
+    in 8 slots, 2 of them padding) and each row's rest attending to them plus its own cache give
+    the full forward's logits; positions continue after the prefix, so RoPE and the sliding
+    windows (Mistral, Qwen2) see the rows as if whole."""
+    from sos_jax.models.cache import SharedPrefix
+
+    _, model, cfg = loaded(case)
+    tokens, _, _ = padded_batch(length=12, seed=5)
+    tokens[:, :6] = tokens[0, :6]
+    valid = np.ones(tokens.shape, bool)
+    positions = np.broadcast_to(np.arange(12, dtype=np.int32), tokens.shape).copy()
+    full = np.asarray(_forward(model, jnp.asarray(tokens), jnp.asarray(positions), jnp.asarray(causal_mask(valid))))
+
+    shared, held = 6, 8
+    prefix_tokens = np.zeros((1, held), np.int32)
+    prefix_tokens[0, :shared] = tokens[0, :shared]
+    _, prefix_cache = _step(model, jnp.asarray(prefix_tokens), jnp.arange(held, dtype=jnp.int32)[None],
+                            jnp.asarray(np.tril(np.ones((held, held), bool))[None]), init_cache(cfg, 1, held), jnp.int32(0))
+    prefix = SharedPrefix(k=prefix_cache.k[:, 0], v=prefix_cache.v[:, 0], length=jnp.int32(shared))
+    rest = 12 - shared
+    mask = np.broadcast_to(np.tril(np.ones((rest, rest), bool)), (3, rest, rest))
+    logits, _ = _step_after_prefix(model, jnp.asarray(tokens[:, shared:]), jnp.asarray(positions[:, shared:]),
+                                   jnp.asarray(mask), init_cache(cfg, 3, rest), jnp.int32(0), prefix)
+    assert np.abs(np.asarray(logits) - full[:, shared:]).max() < 1e-4
+    with pytest.raises(ValueError, match="shared_prefix is attended to with the rows' own cache"):
+        model(jnp.asarray(tokens), jnp.asarray(positions), jnp.ones((3, 12, 12), bool), shared_prefix=prefix)
+
+
+@nnx.jit
+def _step_after_prefix(model, tokens, positions, mask, cache, index, prefix):
+    return model(tokens, positions, mask, cache=cache, cache_index=index, shared_prefix=prefix)
+
+
 def test_packed_rows_equal_separate_rows(loaded):
     """Two sequences packed in one row (block-diagonal mask, restarted positions) score as if alone;
     with the Mistral window the window follows positions, not slot indices."""
