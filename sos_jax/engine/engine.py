@@ -109,14 +109,14 @@ def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
         return score_packed_rows_after_prefix(nnx.merge(graphdef, weights), *arrays)
 
     # Prefix caches: every row may read any prefix of its chunk, so rows are not split over `data`.
-    prefix_sharding = NamedSharding(mesh, P(None, None, None, *specs.k[3:]))
+    prefix_sharding = NamedSharding(mesh, P(None, None, *specs.k[2:]))
 
     def empty(batch, slots, max_new):
         # Zeros need no compiled kernel: built eagerly, then placed like the decode state.
         return jax.device_put(generation.empty_state(cfg, batch, slots, max_new, cache_dtype), state_sharding)
 
     def shared(prefix):
-        # `prefix` is one prefix as `Engine._prefix_caches` returns it: (k, v [layers, 1, P, ...], lengths [1]).
+        # `prefix` is one prefix as `Engine._prefix_caches` returns it: (k, v [layers, 1, heads, P, D], lengths [1]).
         return None if prefix is None else SharedPrefix(k=prefix[0][:, 0], v=prefix[1][:, 0], length=prefix[2][0])
 
     def prefill(weights, state, tokens, lengths, rows, keys, params, eos, max_gen, prefix=None, *, do_sample):
@@ -173,7 +173,7 @@ class Engine:
         up to `gen_batch_size` prompts decode together (a batch holds the power of two of rows it
         needs, at least `gen_batch_size // 8`); both round up to a multiple of the data axis.
         `gen_check_every` tokens are decoded between host checks of the stop strings. Decode
-        attention reads a window of ring slots that holds every live row: a power of two of at
+        attention reads a window of ring slots that holds every live row: a length bucket of at
         least `gen_min_window` slots, or the whole ring.
         `max_batch_tokens="auto"` sizes scoring batches by compiling: on accelerators, the largest
         batch of `max_length` rows whose compiled peak memory fits the devices (`plan`); on CPUs 8192.
@@ -390,7 +390,7 @@ class Engine:
         if shared:
             prefix = self._prefix_caches([tuple(prompts[0][:shared])])
             prompts = [p[shared:] for p in prompts]
-        prefix_key = None if prefix is None else prefix[0].shape[2]
+        prefix_key = None if prefix is None else prefix[0].shape[3]
         # Only the rows needed, so a 2-prompt task does not pay for gen_batch_size rows;
         # a power of two of at least gen_batch_size / 8 keeps it to four row shapes.
         batch = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
@@ -440,15 +440,17 @@ class Engine:
         return results  # type: ignore[return-value]
 
     def _decode_span(self, occupant: np.ndarray, prompt_lens: list[int], generated: np.ndarray, slots: int) -> int | None:
-        """Returns the ring slots decode attention reads (None: all): the power of two that holds
-        every live row's tokens for at least the next step.
+        """Returns the ring slots decode attention reads (None: all): the length bucket
+        (`bucket_length`: powers of two, four sizes per doubling above 512) that holds every live
+        row's tokens for at least the next step.
 
-        Decode stops when a row outgrows the window, so a row crossing a power of two costs one
-        host round trip, and the window is never more than twice the longest row."""
+        Decode stops when a row outgrows the window, so a row crossing a bucket costs one host
+        round trip; reads stay within 25% of the longest row (above 512 slots) for at most four
+        compiled window sizes per doubling of the ring."""
         # A row of n prompt tokens and g generated ones holds n + g - 1 slots before the next step.
         live = occupant >= 0
         need = max(prompt_lens[o] + g for o, g in zip(occupant[live], generated[live]))
-        span = next_power_of_two(need, self.gen_min_window)
+        span = bucket_length(need, self.gen_min_window)
         return None if span >= slots else span
 
     def _shared_prompt_prefix(self, prompts: list[list[int]]) -> int:
@@ -479,8 +481,8 @@ class Engine:
             lengths[j], targets[j], seeds[j], limits[j] = len(p), r, key, limit
         local = process_slice(count)
         arrays = self._rows([tokens[local], lengths[local], targets[local], seeds[local]])
-        prefix_key = None if prefix is None else prefix[0].shape[2]
-        self._variants.add(("prefill", state.out.shape[0], count, prompt_len, state.cache.k.shape[2], do_sample, prefix_key))
+        prefix_key = None if prefix is None else prefix[0].shape[3]
+        self._variants.add(("prefill", state.out.shape[0], count, prompt_len, state.cache.max_len, do_sample, prefix_key))
         limits = self._rows([limits[local]])[0]
         return self._kernels.prefill(self._state, state, *arrays, params, eos, limits, prefix, do_sample=do_sample)
 

@@ -139,7 +139,7 @@ def prefill(
     are written to the ring slots just before `write`.
     """
     k, prompt_len = tokens.shape
-    slots = state.cache.k.shape[2]
+    slots = state.cache.max_len
     idx = jnp.arange(prompt_len, dtype=jnp.int32)
     offset = jnp.zeros((), jnp.int32) if prefix is None else prefix.length
     positions = jnp.broadcast_to(offset + idx, (k, prompt_len))
@@ -153,9 +153,11 @@ def prefill(
     ring = jnp.mod(state.write - lengths[:, None] + idx[None, :], slots)
     r = rows[:, None]
     cache = state.cache
+    # Row and ring indices are split by the heads axis, so numpy's rules put them first: the
+    # update is [k, P, layers, heads, D].
     cache = type(cache)(
-        k=cache.k.at[:, r, ring].set(prompt_cache.k, mode="drop"),
-        v=cache.v.at[:, r, ring].set(prompt_cache.v, mode="drop"),
+        k=cache.k.at[:, r, :, ring].set(prompt_cache.k.transpose(1, 3, 0, 2, 4), mode="drop"),
+        v=cache.v.at[:, r, :, ring].set(prompt_cache.v.transpose(1, 3, 0, 2, 4), mode="drop"),
         key_positions=cache.key_positions.at[r, ring].set(positions, mode="drop"),
     )
     out_rows = jnp.full((k, state.out.shape[1]), NO_TOKEN, jnp.int32).at[:, 0].set(first)
@@ -189,7 +191,7 @@ def decode(
     write slot (None: all of them), and the loop stops before a live row would outgrow them.
     Rows continue `prefix` when their prompts were prefilled after it.
     """
-    batch, slots = state.cache.k.shape[1], state.cache.k.shape[2]
+    batch, slots = state.cache.k.shape[1], state.cache.max_len
     if span is not None and not 0 < span <= slots:
         raise ValueError(f"decode span must be in [1, {slots}] ring slots, got {span}")
     rows = jnp.arange(batch)

@@ -122,7 +122,7 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
     eos = jax.ShapeDtypeStruct((1,), jnp.int32)
     rep = replicated(mesh)
     specs = cache_specs(cfg.num_kv_heads, model_axis_size=mesh.shape[MODEL_AXIS])
-    kv_shape = (cfg.num_layers, g, p + new, cfg.num_kv_heads, cfg.head_dim)
+    kv_shape = (cfg.num_layers, g, cfg.num_kv_heads, p + new, cfg.head_dim)
     cache = type(specs)(
         k=jax.ShapeDtypeStruct(kv_shape, dtype, sharding=NamedSharding(mesh, specs.k)),
         v=jax.ShapeDtypeStruct(kv_shape, dtype, sharding=NamedSharding(mesh, specs.v)),
@@ -143,9 +143,9 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
                 _data(mesh, (g, 2), jnp.uint32)]
     # Scoring rows that continue cached shared prefixes: the prefixes' K/V are extra arguments,
     # replicated over `data` (any row may read any of them) and split over heads like the cache.
-    prefix_spec = NamedSharding(mesh, P(None, None, None, *specs.k[3:]))
+    prefix_spec = NamedSharding(mesh, P(None, None, *specs.k[2:]))
     prefix_kv = jax.ShapeDtypeStruct(
-        (cfg.num_layers, shapes.prefixes, shapes.prefix_len, cfg.num_kv_heads, cfg.head_dim), dtype, sharding=prefix_spec
+        (cfg.num_layers, shapes.prefixes, cfg.num_kv_heads, shapes.prefix_len, cfg.head_dim), dtype, sharding=prefix_spec
     )
     prefix_args = [prefix_kv, prefix_kv, rows((shapes.prefixes,), jnp.int32), _data(mesh, (b,), jnp.int32)]
     return {

@@ -66,7 +66,7 @@ def score_packed_rows(
 
 
 def prefix_cache(model: Any, cfg: Any, tokens: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array]:
-    """Returns the keys and values [layers, P, L, kv_heads, head_dim] of `P` right-padded prefixes.
+    """Returns the keys and values [layers, P, kv_heads, L, head_dim] of `P` right-padded prefixes.
 
     Padding keys are never read: the scorer masks keys at or past each prefix's length. The
     logits are unused, so XLA drops the vocabulary projection.
@@ -95,20 +95,20 @@ def score_packed_rows_after_prefix(
 ) -> tuple[jax.Array, jax.Array]:
     """Returns `score_packed_rows`'s outputs for rows whose tokens continue a cached prefix.
 
-    Row b continues prefix `row_prefix[b]` of the chunk (`prefix_k/v` [layers, P, L, ...], true
+    Row b continues prefix `row_prefix[b]` of the chunk (`prefix_k/v` [layers, P, heads, L, D], true
     lengths `prefix_lengths` [P]); its positions already start after that prefix. Every real
     token attends to its prefix's keys and, in the row, to its prefix-tree ancestors.
     """
     b, t = tokens.shape
-    length = prefix_k.shape[2]
+    length = prefix_k.shape[3]
     # The chunk's caches are replicated over `data`; each row gathers its own prefix.
     k = jnp.take(prefix_k, row_prefix, axis=1)
     v = jnp.take(prefix_v, row_prefix, axis=1)
-    room = jnp.zeros(k.shape[:2] + (t,) + k.shape[3:], k.dtype)
+    room = jnp.zeros(k.shape[:3] + (t,) + k.shape[4:], k.dtype)
     key_positions = jnp.concatenate(
         [jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (b, length)), jnp.zeros((b, t), jnp.int32)], axis=1
     )
-    cache = KVCache(k=jnp.concatenate([k, room], axis=2), v=jnp.concatenate([v, room], axis=2), key_positions=key_positions)
+    cache = KVCache(k=jnp.concatenate([k, room], axis=3), v=jnp.concatenate([v, room], axis=3), key_positions=key_positions)
     in_prefix = jnp.arange(length)[None, None, :] < prefix_lengths[row_prefix][:, None, None]
     mask = jnp.concatenate([in_prefix & (group >= 0)[:, :, None], prefix_tree_mask(group, segment)], axis=2)
     logits, _ = model(tokens, positions, mask, cache=cache, cache_index=length)

@@ -35,7 +35,7 @@ from sos_jax.models.layers import (
     MLP,
     apply_rope,
     attend,
-    attend_after_shared_prefix,
+    attend_cache,
     dense,
     make_norm,
     rope_cos_sin,
@@ -46,8 +46,8 @@ from sos_jax.models.layers import (
 def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index, read_slots=None, prefix=None):
     """Returns (x after decoder layer `layer`, updated (k, v) cache or None): one step of either layout.
 
-    `kv` is None or the whole [num_layers, B, S, KVH, D] cache pair; this layer's new keys/values
-    are written at [layer, :, cache_index:cache_index + T] and attention reads that layer back
+    `kv` is None or the whole [num_layers, B, KVH, S, D] cache pair; this layer's new keys/values
+    are written at [layer, :, :, cache_index:cache_index + T] and attention reads that layer back
     (all S slots, or the `read_slots` ones). `prefix` is None or (SharedPrefix, its mask [B, T, P]).
     """
     h = block.attn_norm(x)
@@ -55,22 +55,22 @@ def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index, read_sl
     if kv is not None:
         new_k, new_v = kv
         zero = jnp.zeros((), jnp.int32)
-        start = (jnp.asarray(layer, jnp.int32), zero, cache_index, zero, zero)
-        new_k = jax.lax.dynamic_update_slice(new_k, k.astype(new_k.dtype)[None], start)
-        new_v = jax.lax.dynamic_update_slice(new_v, v.astype(new_v.dtype)[None], start)
+        start = (jnp.asarray(layer, jnp.int32), zero, zero, cache_index, zero)
+        new_k = jax.lax.dynamic_update_slice(new_k, k.transpose(0, 2, 1, 3).astype(new_k.dtype)[None], start)
+        new_v = jax.lax.dynamic_update_slice(new_v, v.transpose(0, 2, 1, 3).astype(new_v.dtype)[None], start)
         if read_slots is None:
             k, v = new_k[layer], new_v[layer]
         else:
-            k = new_k[layer].at[:, read_slots].get(mode="promise_in_bounds")
-            v = new_v[layer].at[:, read_slots].get(mode="promise_in_bounds")
-        k, v = k.astype(q.dtype), v.astype(q.dtype)
+            k = new_k[layer].at[:, :, read_slots].get(mode="promise_in_bounds")
+            v = new_v[layer].at[:, :, read_slots].get(mode="promise_in_bounds")
         kv = (new_k, new_v)
-    if prefix is None:
-        attn_out = block.attn.o(attend(q, k, v, mask, scale))
+        shared = None
+        if prefix is not None:
+            held, prefix_mask = prefix
+            shared = (held.k[layer].astype(q.dtype), held.v[layer].astype(q.dtype), prefix_mask)
+        attn_out = block.attn.o(attend_cache(q, k.astype(q.dtype), v.astype(q.dtype), mask, scale, shared))
     else:
-        shared, prefix_mask = prefix
-        pk, pv = shared.k[layer].astype(q.dtype), shared.v[layer].astype(q.dtype)
-        attn_out = block.attn.o(attend_after_shared_prefix(q, k, v, mask, pk, pv, prefix_mask, scale))
+        attn_out = block.attn.o(attend(q, k, v, mask, scale))
     if block.parallel_residual:
         x = x + attn_out + block.mlp(block.mlp_norm(x))
     else:
@@ -201,7 +201,7 @@ class Decoder(nnx.Module):
         masks = {}  # one mask per distinct window (None = full attention)
         prefix_masks = {}
         if shared_prefix is not None:
-            prefix_positions = jnp.arange(shared_prefix.k.shape[1], dtype=jnp.int32)[None]
+            prefix_positions = jnp.arange(shared_prefix.k.shape[2], dtype=jnp.int32)[None]
             in_prefix = jnp.broadcast_to(prefix_positions[:, None, :] < shared_prefix.length, (b, t, prefix_positions.shape[1]))
         for window in dict.fromkeys(cfg.layer_window(i) for i in range(cfg.num_layers)):
             masks[window] = attn_mask if window is None else attn_mask & window_mask(positions, read_positions, window)

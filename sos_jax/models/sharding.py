@@ -171,5 +171,5 @@ def shard_model(
 def cache_specs(num_kv_heads: int, *, model_axis_size: int = 1, data_axis: str = DATA_AXIS, model_axis: str = MODEL_AXIS) -> KVCache:
     """Returns a KVCache of PartitionSpecs: rows over `data`, kv heads over `model` when it divides them."""
     heads = model_axis if num_kv_heads % model_axis_size == 0 else None
-    kv = P(None, data_axis, None, heads, None)
+    kv = P(None, data_axis, heads, None, None)
     return KVCache(k=kv, v=kv, key_positions=P(data_axis, None))

@@ -131,13 +131,14 @@ def test_auto_batch_shrinks_until_rows_after_cached_prefixes_fit(v5e_2x2, monkey
     graphdef, state = plan.abstract_model(cfg, v5e_2x2, dtype=jnp.float32, scan_layers=False)
 
     def peak(kernel, rows):
-        shapes = plan.Shapes(score_rows=rows, row_len=128, prefix_len=128)
+        shapes = plan.Shapes(score_rows=rows, row_len=512, prefix_len=512)
         return plan.compile_kernel(cfg, v5e_2x2, shapes, kernel, dtype=jnp.float32, scan_layers=False).peak_bytes
 
-    # A memory limit the plain kernel fits at 8 rows but the prefix-cache kernel does not.
+    # A memory limit the plain kernel fits at 8 rows but the prefix-cache kernel does not (at
+    # 512-token rows; at 128 the prefix kernel's peak is the smaller one).
     assert peak("score_after_prefix", 8) > peak("score", 8)
     limit = (peak("score", 8) + peak("score_after_prefix", 8)) / 2 / 0.9
     monkeypatch.setattr(jaxrun.aot, "device_memory_limit", lambda device: int(limit))
-    tokens = plan.auto_max_batch_tokens(graphdef, state, cfg, v5e_2x2, 128, dtype=jnp.float32, limit_rows=8)
-    rows = tokens // 128
+    tokens = plan.auto_max_batch_tokens(graphdef, state, cfg, v5e_2x2, 512, dtype=jnp.float32, limit_rows=8)
+    rows = tokens // 512
     assert 1 <= rows < 8 and peak("score_after_prefix", rows) <= limit * 0.9

@@ -105,7 +105,7 @@ def test_kv_cache_incremental_decoding_equals_full_forward(loaded, case):
     got = np.concatenate(got, axis=1)
     assert np.abs(got - full)[valid].max() < 1e-4
     assert np.array_equal(np.asarray(cache.key_positions)[:, :12], positions)
-    assert cache.k.shape == (cfg.num_layers, 3, slots, cfg.num_kv_heads, cfg.head_dim)
+    assert cache.k.shape == (cfg.num_layers, 3, cfg.num_kv_heads, slots, cfg.head_dim)
 
 
 @nnx.jit

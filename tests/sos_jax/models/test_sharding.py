@@ -90,7 +90,7 @@ def test_sharded_kv_cache_decoding_equals_unsharded(make_tiny_hf_model, mesh):
     plain, cfg = load_pretrained(directory)
     sharded, _ = load_pretrained(directory, mesh=mesh)
     specs = cache_specs(cfg.num_kv_heads, model_axis_size=2)
-    assert specs.k == P(None, "data", None, "model", None)
+    assert specs.k == P(None, "data", "model", None, None)
 
     @nnx.jit
     def step(model, tokens, positions, mask, cache, index):
