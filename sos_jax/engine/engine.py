@@ -407,6 +407,7 @@ class Engine:
         base = jax.random.PRNGKey(s.seed)
         queue = list(range(n))[::-1]  # pop() takes the longest first
         occupant = np.full((batch,), -1)
+        prompt_lens = [len(p) for p in prompts]
         generated = np.zeros((batch,), np.int32)
         results: list[np.ndarray | None] = [None] * n
         while queue or (occupant >= 0).any():
@@ -419,7 +420,7 @@ class Engine:
                                       slots - max_new, prefix)
                 occupant[free[: len(entering)]] = entering
                 generated[free[: len(entering)]] = 1
-            span = self._decode_span(occupant, [len(p) for p in prompts], generated, slots)
+            span = self._decode_span(occupant, prompt_lens, generated, slots)
             self._variants.add(("decode", batch, slots, max_new, s.do_sample, span, prefix_key))
             state = self._kernels.decode(
                 self._state, state, np.int32(self.gen_check_every), np.bool_(bool(queue)), params, eos, prefix,

@@ -256,19 +256,13 @@ def auto_max_batch_tokens(
         return None
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
-    def fits(rows: int) -> bool:
-        s = Shapes(score_rows=rows, row_len=row_len)
-        lower = _lowerers(cfg, mesh, s, graphdef, abstract, dtype)["score"]
+    def fits(rows: int, kernel: str = "score") -> bool:
+        s = Shapes(score_rows=rows, row_len=row_len, prefix_len=row_len)
+        lower = _lowerers(cfg, mesh, s, graphdef, abstract, dtype)[kernel]
         return compile_report(lower, int(limit * headroom)).fits
 
     rows = largest_fitting(fits, mesh.shape[DATA_AXIS], multiple=mesh.shape[DATA_AXIS], limit=limit_rows)
-
-    def prefix_rows_fit(rows: int) -> bool:
-        s = Shapes(score_rows=rows, row_len=row_len, prefix_len=row_len)
-        lower = _lowerers(cfg, mesh, s, graphdef, abstract, dtype)["score_after_prefix"]
-        return compile_report(lower, int(limit * headroom)).fits
-
-    while rows and not prefix_rows_fit(rows):
+    while rows and not fits(rows, "score_after_prefix"):
         rows = round_up(rows // 2, mesh.shape[DATA_AXIS]) if rows > mesh.shape[DATA_AXIS] else 0
     return rows * row_len if rows else None
 

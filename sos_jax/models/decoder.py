@@ -244,12 +244,14 @@ class Decoder(nnx.Module):
         def body(carry, xs):
             x, kv = carry
             block = nnx.merge(graphdef, xs["params"])
-            mask = masks[windows[0]] if "windowed" not in xs else jnp.where(xs["windowed"], masks[window], masks[None])
-            prefix = None
-            if shared_prefix is not None:
-                prefix_mask = prefix_masks[windows[0]] if "windowed" not in xs else jnp.where(
-                    xs["windowed"], prefix_masks[window], prefix_masks[None])
-                prefix = (shared_prefix, prefix_mask)
+
+            def layer_mask(by_window):  # this layer's entry of a {window: mask} dict
+                if "windowed" not in xs:
+                    return by_window[windows[0]]
+                return jnp.where(xs["windowed"], by_window[window], by_window[None])
+
+            mask = layer_mask(masks)
+            prefix = None if shared_prefix is None else (shared_prefix, layer_mask(prefix_masks))
             scale = xs.get("scale", scales[0])
             return _layer(block, x, rope, mask, scale, xs["layer"], kv, cache_index, read_slots, prefix), None
 
