@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--ifeval_prompts", type=int, default=2)
     parser.add_argument("--math_prompts", type=int, default=2)
     parser.add_argument("--batch_size", type=int, default=4)
+    parser.add_argument("--lookahead", type=int, default=3, help="prompt-lookup draft tokens a greedy step (0: off)")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--model", choices=("smollm2", "random"), default="smollm2")
     args = parser.parse_args()
@@ -118,10 +119,12 @@ def main() -> None:
 
         gguf_path = smollm2_gguf()
         peer_dir = convert_for_peer(gguf_path, work / "smollm2_hf")
-        engine = Engine.from_pretrained(str(gguf_path), make_mesh(), gen_batch_size=args.batch_size)
+        engine = Engine.from_pretrained(str(gguf_path), make_mesh(), gen_batch_size=args.batch_size,
+                                        gen_lookahead=args.lookahead)
     else:
         peer_dir = random_model(work / "llama_small")
-        engine = Engine.from_pretrained(str(peer_dir), make_mesh(), gen_batch_size=args.batch_size)
+        engine = Engine.from_pretrained(str(peer_dir), make_mesh(), gen_batch_size=args.batch_size,
+                                        gen_lookahead=args.lookahead)
     tok = engine.tokenizer
     requests = prompts(tok, clean_words(tok), args.ifeval_prompts, args.math_prompts)
     prompt_lens = [len(tok.encode(c)) for c, _ in requests]
@@ -134,11 +137,15 @@ def main() -> None:
     ids = engine.generate_token_ids(requests)
     cold = time.perf_counter() - t
     generated = sum(len(r) for r in ids)
+    engine.gen_steps = 0
     t = time.perf_counter()
     ours = engine.generate_until(requests)
     ours_s = time.perf_counter() - t
-    print(f"ours: cold {cold:.1f}s, warm {ours_s:.1f}s, {generated} tokens, {engine.num_compilations} kernel shapes; "
-          f"load avg {os.getloadavg()}", flush=True)
+    # Tokens a row emits per forward pass: 1 without lookahead drafts (the first comes from prefill).
+    per_step = (generated - len(requests)) / max(engine.gen_steps, 1) / args.batch_size
+    print(f"ours: cold {cold:.1f}s, warm {ours_s:.1f}s, {generated} tokens, {engine.gen_steps} decode steps of "
+          f"{args.batch_size} rows (>= {per_step:.2f} tokens a row a step, lookahead {engine.gen_lookahead}), "
+          f"{engine.num_compilations} kernel shapes; load avg {os.getloadavg()}", flush=True)
 
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
@@ -161,6 +168,8 @@ def main() -> None:
         "model": args.model,
         "prompts": len(requests),
         "generated_tokens": generated,
+        "decode_steps": engine.gen_steps,
+        "lookahead": engine.gen_lookahead,
     }
     print(json.dumps(result))
 

@@ -93,7 +93,8 @@ def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
     rep = replicated(mesh)
     # Small per-row arrays are replicated so every process can read them on a multi-host mesh.
     state_sharding = generation.DecodeState(
-        cache=cache_sharding, out=rep, generated=rep, done=rep, start=rep, position=rep, keys=rep, limit=rep, write=rep
+        cache=cache_sharding, out=rep, generated=rep, done=rep, length=rep, position=rep, keys=rep, limit=rep,
+        history=rep, steps=rep,
     )
 
     def score(weights, *arrays):
@@ -126,10 +127,11 @@ def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
             model, cfg, state, tokens, lengths, rows, keys, params, eos, max_gen, do_sample, shared(prefix)
         )
 
-    def decode(weights, state, max_steps, until_free, params, eos, prefix=None, *, do_sample, span=None):
+    def decode(weights, state, max_steps, until_free, params, eos, prefix=None, *, do_sample, span=None, lookahead=0):
         _count_trace()
         model = nnx.merge(graphdef, weights)
-        return generation.decode(model, state, max_steps, until_free, params, eos, do_sample, span, shared(prefix))
+        return generation.decode(model, state, max_steps, until_free, params, eos, do_sample, span, shared(prefix),
+                                 lookahead)
 
     return _Kernels(
         score=jax.jit(score, out_shardings=(rep, rep)),
@@ -140,7 +142,8 @@ def _kernels(graphdef: Any, cfg: Any, cache_dtype: Any, mesh: Mesh) -> _Kernels:
             prefill, static_argnames=("do_sample",), donate_argnames=("state",), out_shardings=state_sharding
         ),
         decode=jax.jit(
-            decode, static_argnames=("do_sample", "span"), donate_argnames=("state",), out_shardings=state_sharding
+            decode, static_argnames=("do_sample", "span", "lookahead"), donate_argnames=("state",),
+            out_shardings=state_sharding,
         ),
     )
 
@@ -161,6 +164,7 @@ class Engine:
         gen_batch_size: int = 16,
         gen_check_every: int = 32,
         gen_min_window: int = 256,
+        gen_lookahead: int = 3,
         add_bos_token: bool | None = None,
         prefix_token_id: int | None = None,
         eos_token_ids: Sequence[int] | None = None,
@@ -172,9 +176,11 @@ class Engine:
         `batch_size` is packed rows per scoring step (default: `max_batch_tokens // row length`);
         up to `gen_batch_size` prompts decode together (a batch holds the power of two of rows it
         needs, at least `gen_batch_size // 8`); both round up to a multiple of the data axis.
-        `gen_check_every` tokens are decoded between host checks of the stop strings. Decode
-        attention reads a window of ring slots that holds every live row: a length bucket of at
-        least `gen_min_window` slots, or the whole ring.
+        `gen_check_every` decode steps run between host checks of the stop strings. Decode
+        attention reads a window of cache slots that holds every live row: a length bucket of at
+        least `gen_min_window` slots, or all of them. Greedy decoding feeds `gen_lookahead`
+        prompt-lookup draft tokens a step and keeps those the model agrees with (0: one token a
+        step); the tokens are the same either way (`generation`).
         `max_batch_tokens="auto"` sizes scoring batches by compiling: on accelerators, the largest
         batch of `max_length` rows whose compiled peak memory fits the devices (`plan`); on CPUs 8192.
         Contexts of one call that share a prefix of at least `min_shared_prefix` tokens (a task's
@@ -189,6 +195,8 @@ class Engine:
         auto_batch = max_batch_tokens == "auto"
         if (not auto_batch and int(max_batch_tokens) < 1) or gen_check_every < 1 or gen_min_window < 1:
             raise ValueError("Engine max_batch_tokens, gen_check_every and gen_min_window must be >= 1")
+        if gen_lookahead < 0:
+            raise ValueError(f"Engine gen_lookahead must be >= 0 draft tokens, got {gen_lookahead}")
         mesh = auto_axes(mesh)
         self.mesh = mesh
         self.cfg = cfg
@@ -199,6 +207,8 @@ class Engine:
         self.max_batch_tokens = 8192 if auto_batch else int(max_batch_tokens)
         self.gen_check_every = int(gen_check_every)
         self.gen_min_window = int(gen_min_window)
+        self.gen_lookahead = int(gen_lookahead)
+        self.gen_steps = 0  # decode steps (forward passes) run, for tokens-per-step figures
         self._data_size = mesh.shape[DATA_AXIS]
         self.gen_batch_size = round_up(gen_batch_size, self._data_size)
         self._encoder = RequestEncoder(tokenizer, add_bos_token=add_bos_token, prefix_token=prefix_token_id)
@@ -328,7 +338,8 @@ class Engine:
     def generate_token_ids(self, requests: Sequence[tuple[str, dict]]) -> list[list[int]]:
         """Returns the generated token ids per request (EOS kept if produced, stop strings not cut).
 
-        A row stopped by a stop string may hold up to `gen_check_every` tokens past it.
+        A row stopped by a stop string may hold up to `gen_check_every * (gen_lookahead + 1)`
+        tokens past it.
         """
         _, rows = self._run_generation(requests)
         return [r.tolist() for r in rows]
@@ -337,7 +348,7 @@ class Engine:
         if len(requests) == 0:
             raise ValueError("generate_until got an empty request list")
         # Requests decode together when they sample alike and have the same length limit (which
-        # sizes the cache ring every row of the group attends over); stop strings are per row.
+        # sizes the cache every row of the group attends over); stop strings are per row.
         groups: dict[GenerationSettings, list[int]] = defaultdict(list)
         settings = []
         for i, request in enumerate(requests):
@@ -396,9 +407,10 @@ class Engine:
         batch = next_power_of_two(n, self.gen_batch_size // _GEN_ROW_BUCKETS)
         batch = min(self.gen_batch_size, round_up(batch, self._data_size))
         s = settings[0]  # sampling settings are the group's; stops and lengths are each request's
-        # One ring size per group: the longest prompt's bucket plus the new tokens.
+        lookahead = 0 if s.do_sample else self.gen_lookahead
+        # One cache size per group: the longest prompt's bucket, the new tokens and a step's drafts.
         max_new = bucket_length(max(t.max_gen_toks for t in settings))
-        slots = bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN) + max_new
+        slots = bucket_length(max(len(p) for p in prompts), _MIN_PROMPT_LEN) + max_new + lookahead
         state = self._kernels.empty(batch, slots, max_new)
         params = generation.SamplingParams(
             np.float32(s.temperature if s.do_sample else 1.0), np.float32(s.top_p), np.int32(s.top_k)
@@ -410,6 +422,7 @@ class Engine:
         prompt_lens = [len(p) for p in prompts]
         generated = np.zeros((batch,), np.int32)
         results: list[np.ndarray | None] = [None] * n
+        steps_seen = 0
         while queue or (occupant >= 0).any():
             free = np.nonzero(occupant < 0)[0]
             if queue and len(free):
@@ -417,15 +430,18 @@ class Engine:
                 state = self._prefill(state, [prompts[i] for i in entering], free[: len(entering)], batch,
                                       [np.asarray(jax.random.fold_in(base, request_ids[i])) for i in entering],
                                       [settings[i].max_gen_toks for i in entering], params, eos, s.do_sample,
-                                      slots - max_new, prefix)
+                                      slots - max_new - lookahead, prefix)
                 occupant[free[: len(entering)]] = entering
                 generated[free[: len(entering)]] = 1
-            span = self._decode_span(occupant, prompt_lens, generated, slots)
-            self._variants.add(("decode", batch, slots, max_new, s.do_sample, span, prefix_key))
+            span = self._decode_span(occupant, prompt_lens, generated, slots, lookahead + 1)
+            self._variants.add(("decode", batch, slots, max_new, s.do_sample, span, prefix_key, lookahead))
             state = self._kernels.decode(
                 self._state, state, np.int32(self.gen_check_every), np.bool_(bool(queue)), params, eos, prefix,
-                do_sample=s.do_sample, span=span,
+                do_sample=s.do_sample, span=span, lookahead=lookahead,
             )
+            steps = int(state.steps)
+            self.gen_steps += steps - steps_seen
+            steps_seen = steps
             out, generated = np.asarray(state.out), np.array(state.generated)
             done = np.array(state.done)  # a writable copy: stop strings end rows too
             stopped = False
@@ -440,17 +456,18 @@ class Engine:
                 state = state._replace(done=global_batch(self.mesh, done, spec=P()))
         return results  # type: ignore[return-value]
 
-    def _decode_span(self, occupant: np.ndarray, prompt_lens: list[int], generated: np.ndarray, slots: int) -> int | None:
-        """Returns the ring slots decode attention reads (None: all): the length bucket
+    def _decode_span(self, occupant: np.ndarray, prompt_lens: list[int], generated: np.ndarray, slots: int,
+                     fed: int) -> int | None:
+        """Returns the slots decode attention reads (None: all): the length bucket
         (`bucket_length`: powers of two, four sizes per doubling above 512) that holds every live
-        row's tokens for at least the next step.
+        row's tokens and the `fed` tokens a row writes for at least the next step.
 
         Decode stops when a row outgrows the window, so a row crossing a bucket costs one host
         round trip; reads stay within 25% of the longest row (above 512 slots) for at most four
-        compiled window sizes per doubling of the ring."""
+        compiled window sizes per doubling of the cache."""
         # A row of n prompt tokens and g generated ones holds n + g - 1 slots before the next step.
         live = occupant >= 0
-        need = max(prompt_lens[o] + g for o, g in zip(occupant[live], generated[live]))
+        need = max(prompt_lens[o] + g - 1 + fed for o, g in zip(occupant[live], generated[live]))
         span = bucket_length(need, self.gen_min_window)
         return None if span >= slots else span
 

@@ -135,8 +135,8 @@ def _lowerers(cfg: ModelConfig, mesh: Mesh, shapes: Shapes, graphdef: Any, state
     # The continuous-batching decode state (`generation.DecodeState`) of `g` rows, as the engine holds it.
     state_in = generation.DecodeState(
         cache=cache, out=rows((g, new), jnp.int32), generated=rows((g,), jnp.int32), done=rows((g,), bool),
-        start=rows((g,), jnp.int32), position=rows((g,), jnp.int32), keys=rows((g, 2), jnp.uint32),
-        limit=rows((g,), jnp.int32), write=rows((), jnp.int32),
+        length=rows((g,), jnp.int32), position=rows((g,), jnp.int32), keys=rows((g, 2), jnp.uint32),
+        limit=rows((g,), jnp.int32), history=rows((g, p + new), jnp.int32), steps=rows((), jnp.int32),
     )
     # Prefill at its largest: every row takes a new prompt at once.
     entering = [_data(mesh, (g, p), jnp.int32), _data(mesh, (g,), jnp.int32), _data(mesh, (g,), jnp.int32),

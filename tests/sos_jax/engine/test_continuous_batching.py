@@ -90,3 +90,30 @@ def test_generation_compilations_are_bounded(llama_dir, single_mesh):
     assert all(v[2] in (1, 2, 4) for v in kinds if v[0] == "prefill")
     assert len([v for v in kinds if v[0] == "decode"]) == 1
     assert engine.num_compilations <= seen + 2
+
+
+def test_lookahead_drafts_keep_greedy_tokens_and_save_steps(llama_dir, single_mesh, hf_llama):
+    """Prompt-lookup drafts verified in one pass emit the very tokens of one-token-a-step decoding
+    (and of transformers), in fewer forward passes once the model repeats itself."""
+    requests = [(p, {"max_gen_toks": 24}) for p in PROMPTS]
+    plain = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=4, gen_check_every=5, gen_lookahead=0)
+    drafted = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=4, gen_check_every=5, gen_lookahead=3)
+    want = plain.generate_token_ids(requests)
+    assert drafted.generate_token_ids(requests) == want
+    assert want == [reference(hf_llama, plain.tokenizer, p, 24) for p in PROMPTS]
+    tokens = sum(len(w) - 1 for w in want)  # the first token of each comes from prefill
+    assert plain.gen_steps >= tokens / 4  # one token a row a step (4 rows at most)
+    assert drafted.gen_steps < plain.gen_steps
+    assert {v[-1] for v in drafted._variants if v[0] == "decode"} == {3}
+
+
+def test_lookahead_stops_at_eos_and_limits_inside_a_step(llama_dir, single_mesh, hf_llama):
+    """An EOS or the token limit reached within a step's accepted drafts ends the row right there."""
+    probe = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=2, gen_lookahead=0)
+    refs = [reference(hf_llama, probe.tokenizer, p, 20) for p in PROMPTS]
+    eos = refs[3][9]
+    engine = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=2, eos_token_ids=[eos], gen_lookahead=5)
+    ids = engine.generate_token_ids([(p, {"max_gen_toks": 20 - i}) for i, p in enumerate(PROMPTS)])
+    for i, (got, ref) in enumerate(zip(ids, refs)):
+        ref = ref[: 20 - i]
+        assert got == (ref[: ref.index(eos) + 1] if eos in ref else ref), f"prompt {i}"
