@@ -61,8 +61,10 @@ def base_config() -> config_dict.ConfigDict:
     c.dtype = "float32"
     # max_batch_tokens "auto": sized from the compiled kernel's memory on accelerators, 8192 on CPUs
     # (an integer, e.g. --config.engine.max_batch_tokens=4096, fixes it). scan_layers: the stacked
-    # layer layout, compile time flat in depth (8B-class models).
-    c.engine = config_dict.ConfigDict({"max_batch_tokens": "auto", "gen_batch_size": 16, "scan_layers": False})
+    # layer layout, compile time flat in depth (8B-class models). gen_lookahead: prompt-lookup draft
+    # tokens a greedy decode step verifies (0: one token a step; the output is the same).
+    c.engine = config_dict.ConfigDict(
+        {"max_batch_tokens": "auto", "gen_batch_size": 16, "gen_lookahead": 3, "scan_layers": False})
     c.compilation_cache = True           # persist compiled shapes: later models and reruns reuse them
     c.tensorboard = True
     return c
@@ -126,7 +128,7 @@ def validate(config: config_dict.ConfigDict) -> config_dict.ConfigDict:
                 raise ConfigError(f"config.engine.max_batch_tokens must be 'auto' or a positive integer, got {value!r}") from None
             check_int(f"config.engine.{key}", value, minimum=1)
         elif isinstance(value, int) and not isinstance(value, bool):
-            check_int(f"config.engine.{key}", value, minimum=1)
+            check_int(f"config.engine.{key}", value, minimum=0 if key == "gen_lookahead" else 1)
     registry = with_custom_tasks(default_registry(), config.custom_tasks)
     settings = settings_from_config(config)
     if not settings.tasks:
