@@ -215,8 +215,11 @@ class Decoder(nnx.Module):
         else:
             cache_index = jnp.asarray(cache_index, jnp.int32)
             if cache_index.ndim:
-                rows, slots = _row_slots(cache_index, t)
-                key_positions = cache.key_positions.at[rows, slots].set(positions, mode="drop")
+                # A select per slot rather than a scatter: each row's update stays on its own shard
+                # (a scatter into the `data`-sharded [B, S] gathers it every step).
+                offset = jnp.arange(cache.max_len, dtype=jnp.int32)[None] - cache_index[:, None]
+                new = jnp.take_along_axis(positions, jnp.clip(offset, 0, t - 1), axis=1)
+                key_positions = jnp.where((offset >= 0) & (offset < t), new, cache.key_positions)
             else:
                 zero = jnp.zeros((), jnp.int32)
                 key_positions = jax.lax.dynamic_update_slice(cache.key_positions, positions, (zero, cache_index))

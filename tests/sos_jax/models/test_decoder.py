@@ -142,6 +142,43 @@ def test_decoding_that_reads_a_window_of_slots_equals_full_forward(loaded, case)
         model(jnp.asarray(tokens), jnp.asarray(positions), jnp.ones((3, 12, 12), bool), read_slots=jnp.arange(4))
 
 
+@nnx.jit(static_argnames="read_slots")
+def _step_rows(model, tokens, positions, mask, cache, index, read_slots):
+    return model(tokens, positions, mask, cache=cache, cache_index=index, read_slots=read_slots)
+
+
+@pytest.mark.parametrize("case", [0, 4, 6], ids=[IDS[i] for i in (0, 4, 6)])
+def test_rows_writing_at_their_own_slots_equal_full_forward(loaded, case):
+    """Rows at different lengths (3, 5 and 7 tokens prefilled) then fed 3 tokens a step, each
+    written from the row's own slot (cache_index [B]) and read through the first 12 slots (a
+    static read_slots), give the full forward's logits; so do the slots' positions."""
+    _, model, cfg = loaded(case)
+    tokens, valid, positions = padded_batch(length=12, seed=3)
+    valid[:] = True
+    positions = np.broadcast_to(np.arange(12, dtype=np.int32), tokens.shape).copy()
+    full = np.asarray(_forward(model, jnp.asarray(tokens), jnp.asarray(positions), jnp.asarray(causal_mask(valid))))
+
+    slots, span, fed = 16, 12, 3
+    starts = np.array([3, 5, 7], np.int32)
+    cache = init_cache(cfg, tokens.shape[0], slots, jnp.float32)
+    q_idx = np.arange(7)
+    mask = np.broadcast_to(np.arange(slots)[None, :] <= q_idx[:, None], (3, 7, slots))
+    _, cache = _step(model, jnp.asarray(tokens[:, :7]), jnp.asarray(positions[:, :7]), jnp.asarray(mask), cache,
+                     jnp.int32(0))  # rows past their start hold tokens the next step overwrites
+    rows = np.arange(3)[:, None]
+    for _ in range(2):
+        cols = starts[:, None] + np.arange(fed)
+        mask = np.arange(span)[None, None, :] <= cols[:, :, None]
+        logits, cache = _step_rows(model, jnp.asarray(tokens[rows, cols]), jnp.asarray(positions[rows, cols]),
+                                   jnp.asarray(mask), cache, jnp.asarray(starts), span)
+        assert np.abs(np.asarray(logits) - full[rows, cols]).max() < 1e-4
+        assert np.array_equal(np.asarray(cache.key_positions)[rows, cols], positions[rows, cols])
+        starts = starts + np.array([1, 2, 2], np.int32)  # rows advance by different amounts
+    with pytest.raises(ValueError, match="one slot per row"):
+        model(jnp.asarray(tokens[:, :1]), jnp.asarray(positions[:, :1]), jnp.ones((3, 1, slots), bool), cache=cache,
+              cache_index=jnp.zeros((2,), jnp.int32))
+
+
 @pytest.mark.parametrize("case", [0, 4, 6], ids=[IDS[i] for i in (0, 4, 6)])
 def test_rows_continuing_a_shared_prefix_equal_full_forward(loaded, case):
     """Three rows that start with the same 6 tokens: the prefix's keys/values computed once (held
