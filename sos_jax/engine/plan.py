@@ -8,7 +8,8 @@ the local devices), compiled, and their `memory_analysis`/`cost_analysis` read b
 FLOPs: XLA's cost analysis counts a loop body once, so a scanned L-layer model reports the
 non-layer work plus ONE layer. `corrected_flops` recompiles the same kernel for 1- and 2-layer
 unrolled copies of the model (seconds) and returns f1 + (L - 1) * (f2 - f1). The decode kernel's
-`while_loop` is counted once too: its figure is one decode step.
+`while_loop` is counted once too: its figure is one decode step, feeding one token a row (the
+engine's greedy steps also feed `gen_lookahead` drafts a row: a wider step, fewer of them).
 
 Models are named by a preset (`PRESETS`, e.g. llama3-8b), a Hugging Face config.json (or the
 directory holding it), or a GGUF file, of which only the header is read.
