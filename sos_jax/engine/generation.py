@@ -254,7 +254,7 @@ def decode(
             feed = jnp.concatenate([feed, jnp.maximum(draft_tokens(s.history[:, :window], s.length, lookahead), 0)], 1)
         visible = jnp.arange(window, dtype=jnp.int32)[None, None, :] <= (s.length[:, None] + cols[None])[:, :, None]
         logits, cache = model(feed, s.position[:, None] + cols[None], visible, cache=s.cache, cache_index=s.length,
-                              read_slots=None if span is None else span, shared_prefix=prefix)
+                              read_slots=span, shared_prefix=prefix)
         if lookahead:
             tok = jnp.argmax(logits, axis=-1).astype(jnp.int32)  # [B, fed]: the model's token after each fed one
             agree = jnp.cumprod(feed[:, 1:] == tok[:, :-1], axis=1)
@@ -275,7 +275,7 @@ def decode(
         generated = s.generated + emit
         ended = (is_eos & kept).any(axis=1) | (generated >= s.limit)
         return step + 1, s._replace(
-            cache=cache, out=out, generated=generated, done=s.done | (~s.done & ended),
+            cache=cache, out=out, generated=generated, done=s.done | ended,
             length=s.length + emit, position=s.position + emit, history=history, steps=s.steps + 1,
         )
 

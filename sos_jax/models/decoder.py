@@ -9,9 +9,9 @@ Call contract (the engine relies on it):
 Without a cache K == T and the keys are the T tokens. With a cache the T new keys/values/positions
 are written to slots [cache_index, cache_index + T) of every row (`cache_index` a scalar), or of
 row b from its own `cache_index[b]` (an i32 [B]: rows of different lengths, as speculative decoding
-leaves them), and queries attend over all S slots (K == S), or, given `read_slots`, over just
-those: the first K slots (a static int K, a slice) or the slots an i32 [K] lists, in that order.
-A decoder whose rows hold far fewer tokens than S then reads K slots per step instead of S. Given a
+leaves them), and queries attend over all S slots (K == S), or, given `read_slots` (a static int
+K), over just the first K: a decoder whose rows hold far fewer tokens than S then reads K slots
+per step instead of S. Given a
 `shared_prefix` (a cache's `SharedPrefix`, held once for the batch), every query also attends to
 that prefix's keys, before its own; positions then continue after the prefix. The caller's mask carries causality/padding/packing; the model adds the sliding
 window computed from positions. Logits are float32 whatever the compute dtype: the head's matmul
@@ -50,14 +50,15 @@ def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index, read_sl
 
     `kv` is None or the whole [num_layers, B, KVH, S, D] cache pair; this layer's new keys/values
     are written at [layer, :, :, cache_index:cache_index + T] (per row when `cache_index` is [B])
-    and attention reads that layer back (all S slots, or the `read_slots` ones). `prefix` is None or (SharedPrefix, its mask [B, T, P]).
+    and attention reads that layer back (all S slots, or the first `read_slots`). `prefix` is None or (SharedPrefix, its mask [B, T, P]).
     """
     h = block.attn_norm(x)
     q, k, v = block.attn.project(h, rope)
     if kv is not None:
         new_k, new_v = kv
         if cache_index.ndim:  # row b writes from its own slot cache_index[b]
-            rows, slots = _row_slots(cache_index, k.shape[1])
+            rows = jnp.arange(cache_index.shape[0], dtype=jnp.int32)[:, None]
+            slots = cache_index[:, None] + jnp.arange(k.shape[1], dtype=jnp.int32)[None]
             # Advanced indices split by the heads slice go first: the update is [B, T, KVH, D], k's own.
             new_k = new_k.at[layer, rows, :, slots].set(k.astype(new_k.dtype), mode="drop")
             new_v = new_v.at[layer, rows, :, slots].set(v.astype(new_v.dtype), mode="drop")
@@ -66,13 +67,7 @@ def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index, read_sl
             start = (jnp.asarray(layer, jnp.int32), zero, zero, cache_index, zero)
             new_k = jax.lax.dynamic_update_slice(new_k, k.transpose(0, 2, 1, 3).astype(new_k.dtype)[None], start)
             new_v = jax.lax.dynamic_update_slice(new_v, v.transpose(0, 2, 1, 3).astype(new_v.dtype)[None], start)
-        if read_slots is None:
-            k, v = new_k[layer], new_v[layer]
-        elif isinstance(read_slots, int):
-            k, v = new_k[layer, :, :, :read_slots], new_v[layer, :, :, :read_slots]
-        else:
-            k = new_k[layer].at[:, :, read_slots].get(mode="promise_in_bounds")
-            v = new_v[layer].at[:, :, read_slots].get(mode="promise_in_bounds")
+        k, v = new_k[layer, :, :, :read_slots], new_v[layer, :, :, :read_slots]  # None: all slots
         kv = (new_k, new_v)
         shared = None
         if prefix is not None:
@@ -87,12 +82,6 @@ def _layer(block: "Block", x, rope, mask, scale, layer, kv, cache_index, read_sl
         x = x + attn_out
         x = x + block.mlp(block.mlp_norm(x))
     return x, kv
-
-
-def _row_slots(cache_index: jax.Array, t: int) -> tuple[jax.Array, jax.Array]:
-    """Returns (rows [B, 1], slots [B, T]): the cache slots row b's T new tokens go to."""
-    rows = jnp.arange(cache_index.shape[0], dtype=jnp.int32)[:, None]
-    return rows, cache_index[:, None] + jnp.arange(t, dtype=jnp.int32)[None]
 
 
 def stack_blocks(blocks: list["Block"]) -> "Block":
@@ -180,7 +169,7 @@ class Decoder(nnx.Module):
         attn_mask: jax.Array,
         cache: KVCache | None = None,
         cache_index: int | jax.Array = 0,
-        read_slots: int | jax.Array | None = None,
+        read_slots: int | None = None,
         shared_prefix: SharedPrefix | None = None,
     ) -> tuple[jax.Array, KVCache | None]:
         """Returns float32 logits [B, T, vocab] and the updated cache (None when none was given)."""
@@ -190,8 +179,9 @@ class Decoder(nnx.Module):
             raise ValueError("read_slots selects cache slots to attend to; it needs a cache")
         if shared_prefix is not None and cache is None:
             raise ValueError("a shared_prefix is attended to with the rows' own cache; it needs a cache")
-        keys_len = (t if cache is None else cache.max_len if read_slots is None
-                    else read_slots if isinstance(read_slots, int) else read_slots.shape[0])
+        if read_slots is not None and not (isinstance(read_slots, int) and 0 < read_slots <= cache.max_len):
+            raise ValueError(f"read_slots must be an int in [1, {cache.max_len}] cache slots, got {read_slots!r:.40}")
+        keys_len = t if cache is None else cache.max_len if read_slots is None else read_slots
         if positions.shape != (b, t):
             raise ValueError(f"positions must have shape {(b, t)} like tokens, got {positions.shape}")
         if attn_mask.shape != (b, t, keys_len):
@@ -200,8 +190,6 @@ class Decoder(nnx.Module):
         if cache is not None and isinstance(cache_index, int) and not 0 <= cache_index <= keys_len - t:
             # dynamic_update_slice would clamp the start and silently overwrite other slots.
             raise ValueError(f"cache_index {cache_index} + {t} new tokens does not fit the {keys_len} cache slots")
-        if isinstance(read_slots, int) and not 0 < read_slots <= cache.max_len:
-            raise ValueError(f"read_slots {read_slots} must be in [1, {cache.max_len}] cache slots")
         if cache is not None and jnp.shape(cache_index) not in ((), (b,)):
             raise ValueError(f"cache_index must be a scalar or one slot per row ({b},), got shape {jnp.shape(cache_index)}")
         positions = positions.astype(jnp.int32)
@@ -224,8 +212,7 @@ class Decoder(nnx.Module):
                 zero = jnp.zeros((), jnp.int32)
                 key_positions = jax.lax.dynamic_update_slice(cache.key_positions, positions, (zero, cache_index))
             kv = (cache.k, cache.v)
-        read_positions = (key_positions if read_slots is None else key_positions[:, :read_slots]
-                          if isinstance(read_slots, int) else key_positions[:, read_slots])
+        read_positions = key_positions[:, :read_slots]
         attn_mask = attn_mask.astype(bool)
         masks = {}  # one mask per distinct window (None = full attention)
         prefix_masks = {}
