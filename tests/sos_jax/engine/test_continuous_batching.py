@@ -45,13 +45,15 @@ def test_queued_prompts_take_finished_rows(llama_dir, single_mesh, hf_llama):
     assert {v[1] for v in engine._variants if v[0] in ("prefill", "decode")} == {2}
 
 
-def test_decode_reading_windows_of_the_ring_keeps_tokens_equal(llama_dir, single_mesh, hf_llama):
-    """With windows from 4 slots up, decode attends to a few ring slots that grow with the rows
-    (several window shapes run), and greedy tokens still equal transformers' token for token."""
+def test_decode_reading_windows_of_the_cache_keeps_tokens_equal(llama_dir, single_mesh, hf_llama):
+    """With windows from 4 slots up, decode attends to the first few cache slots, a window that
+    grows with the rows (several window shapes run), and greedy tokens still equal transformers'
+    token for token."""
     engine = Engine.from_pretrained(str(llama_dir), single_mesh, gen_batch_size=2, gen_check_every=3, gen_min_window=4)
     refs = [reference(hf_llama, engine.tokenizer, p, 16) for p in PROMPTS]
     assert engine.generate_token_ids([(p, {"max_gen_toks": 16}) for p in PROMPTS]) == refs
-    spans = {v[5] for v in engine._variants if v[0] == "decode"}  # ("decode", rows, slots, new, sample, span, prefix)
+    # ("decode", rows, slots, new, sample, span, prefix, lookahead)
+    spans = {v[5] for v in engine._variants if v[0] == "decode"}
     assert len(spans - {None}) >= 2, spans
 
 
