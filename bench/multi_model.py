@@ -5,13 +5,14 @@ same run on the same machine, with the parameters compared model by model.
 Setting: California Housing from the pear-xai wheel (first `--rows` training rows), the paper's
 3×100 ReLU MLP, batch 64, λ = 0.5 (vanilla gradient vs 20-step IG, zero baseline), `--epochs`
 epochs, K = `--models` seeds. Both sides are timed end to end (model init, compilation, training);
-rounds alternate stacked / sequential and the medians are reported, because the machine is shared.
+after an untimed one-model warm-up of each side, rounds alternate which side goes first and the
+medians are reported, because the machine is shared.
 
 `grid_minutes` is the tensions grid's wall time from `<--grid_workdir>/results.json`, written by
 `python -m launch.pear_tensions`: the invocation's wall time, or for a resumed grid the sum of its
 stacks' recorded train + measure times when that is larger; null when that file is absent.
 
-  python bench/multi_model.py [--models=6] [--rows=2048] [--epochs=1] [--rounds=2] [--grid_workdir=runs/pear_tensions]
+  python bench/multi_model.py [--models=6] [--rows=2048] [--epochs=1] [--rounds=3] [--grid_workdir=runs/pear_tensions]
 
 The last line is JSON: speedup_vs_sequential, max_param_diff, grid_minutes.
 """
@@ -57,7 +58,7 @@ def main() -> None:
     p.add_argument("--models", type=int, default=6)
     p.add_argument("--rows", type=int, default=2048)
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--grid_workdir", default="runs/pear_tensions")
     p.add_argument("--model_loop", default="auto", choices=("auto", "vmap", "map"),
                    help="how the stack runs its models (see trainer.StackSettings.model_loop)")
@@ -75,7 +76,7 @@ def main() -> None:
     settings = trainer.StackSettings(lam=0.5, mu=cfg.mu, ig_steps=cfg.ig_steps, batch_size=cfg.batch_size,
                                        weighted=False, model_loop=args.model_loop)
 
-    def sequential():
+    def sequential(seeds=seeds):
         out = []
         for s in seeds:
             c = cfg.copy_and_resolve_references()
@@ -84,21 +85,30 @@ def main() -> None:
             out.append(jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), params))
         return out
 
-    def stacked():
+    def stacked(seeds=seeds):
         st = trainer.init_stack(cfg.model, cfg.optim, settings, num_features=data.num_features, seeds=seeds,
                                 weights=np.ones((len(seeds), len(data.y_train))), noise=np.zeros(len(seeds)),
                                 mesh=mesh)
         st = trainer.train_stack(st, data.x_train, data.y_train, num_epochs=args.epochs, mesh=mesh)
         return [trainer.unstack(st.params, k) for k in range(len(seeds))]
 
+    # Untimed warm-up of both sides with one model: the process's one-time costs (the CPU
+    # client, LLVM, module-level kernels both sides share) would otherwise fall on whichever
+    # side runs first. A 1-model stack compiles other shapes than the K-model one, so nothing
+    # of the timed stacked run is cached by it.
+    sequential(seeds[:1])
+    stacked(seeds[:1])
     t_seq, t_stk = [], []
     for r in range(args.rounds):
-        t0 = time.perf_counter()
-        stk = stacked()
-        t_stk.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        seq = sequential()
-        t_seq.append(time.perf_counter() - t0)
+        # The order alternates between rounds, so slow phases of a shared machine hit both.
+        for side in (("stacked", "sequential") if r % 2 == 0 else ("sequential", "stacked")):
+            t0 = time.perf_counter()
+            if side == "stacked":
+                stk = stacked()
+                t_stk.append(time.perf_counter() - t0)
+            else:
+                seq = sequential()
+                t_seq.append(time.perf_counter() - t0)
         print(f"round {r}: stacked {t_stk[-1]:.1f}s, sequential {t_seq[-1]:.1f}s ({args.models} models)", flush=True)
     diff = max(float(np.max(np.abs(a - b))) for k in range(len(seeds))
                for a, b in zip(jax.tree.leaves(seq[k]), jax.tree.leaves(stk[k])))

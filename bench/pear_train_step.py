@@ -24,27 +24,27 @@ the median over rounds of (rate / the peak measured right before that round's bl
 see the same load. The last line is one JSON object; the load average is printed and recorded.
 
 Where our λ = 0.5 step's time goes (jax.profiler trace of the compiled step, CPU thunks, and
-its optimized HLO; 2-core box, ~1.2-1.4 ms/step when the other core was free):
+its optimized HLO; 2-core box):
   * 205 of the 234 MFLOP are eight 25.6-MFLOP matmuls over IG's 1280 path rows (64 rows × 20
     nodes) through the two 100×100 layers: forward (2), the input-gradient backward (2) and
     its double backprop (2 activation cotangents + 2 weight gradients contracting the 1280
-    rows). XLA's count has no redundant work beyond these. The six (1280,100)@(100,100)
-    products run as YNNPACK fusions on ONE thread, ~0.12 ms each (~215 GFLOP/s, one core's
-    share); the two weight-gradient dots go to Eigen, 0.04-0.07 ms. Together ~0.8 ms.
-  * The soft rank (both rankings, 128 rows of 8: the 15-step PAV loop and pairwise sort):
-    ~0.1 ms. ~250 small elementwise/reduction thunks (ReLU masks of the (1280,100) cotangents,
-    IG path and quadrature, Pearson, AdamW on 4 layers): ~0.3 ms. Dispatch (argument
-    handling, launch, block_until_ready): ~0.1-0.2 ms.
-  So the step is bounded by one core's matmul rate while the peak uses both cores: when the
-  second core is free the measured peak doubles (~250 -> ~500 GFLOP/s) and the step does not
-  follow. Measured: on a quiet box (load 1.0) 1.22 ms/step = 191 GFLOP/s, 0.38 of the run's
-  best peak and 0.39 paired; on a loaded one (load 4-8) ~1.66 ms, 0.31-0.34 of the best peak
-  and 0.40-0.56 paired, depending on how many rounds measured the peak with one core free.
-  Tried without gain on the loaded box (medians within noise): Eigen instead of YNNPACK dots
-  (`--xla_cpu_experimental_ynn_fusion_type=`; faster per dot with two free cores, but
-  stragglers up to 0.8 ms when one is busy), splitting IG's rows into 2 or 4 independent
-  chains for the thunk executor to overlap (1.777 / 1.768 / 1.771 ms), calling the jitted
-  function instead of the compiled executable.
+    rows). XLA's count has no redundant work beyond these.
+  * The train step compiles with `jaxrun.small_matmul_compiler_options`: on CPU its dots are
+    Eigen's, split over the intra-op pool, instead of XLA:CPU's default YNNPACK fusions, which
+    run these shapes on one thread. Side by side in one process: 1.02-1.05 ms against 1.15-1.23
+    ms with the second core free, 1.66 against 1.61 ms with it busy.
+  * The rest, ~0.45 ms: ~20 small matmuls (the 64-row CE and vanilla-gradient passes, K=8 and
+    N=2 products), ~200 small elementwise/reduction thunks (ReLU masks of the (1280,100)
+    cotangents, IG path and quadrature, Pearson, AdamW on 4 layers), the soft rank's 15-step
+    PAV loop (~40 µs) and dispatch.
+  `matmul_shape_gflops` times a program of eight bare (1280,100)@(100,100) matmuls and nothing
+  else, with the step's compiler options: the ceiling of a step made of that shape, ~0.7 of the
+  square-matmul peak. `flop_util_vs_shape_lam05` is our step's rate over that ceiling (paired
+  per round), i.e. how much the non-matmul work and the smaller matmuls cost.
+  Tried without a usable gain: splitting IG's rows into 2 or 4 independent chains for the thunk
+  executor to overlap (slower), scanning 8 steps per dispatch (~4%), pipelined dispatch (none),
+  evaluating the vanilla gradient's 64 rows in IG's batch (2.6%) and one flat AdamW vector
+  (`optax.flatten`, 1-4%), rewriting the K=2/N=2 head products (off the critical path).
 
 The peer's numba: on these 8-feature rows pear-xai's step is the same with and without numba
 (quiet run, best of 1 and 2 threads: 14.37 vs 14.64 ms; loaded: 19.0-19.6 vs 18.3-19.4 ms),
@@ -84,7 +84,7 @@ from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from peak import matmul_gflops  # noqa: E402
+from peak import chain_matmul_gflops, matmul_gflops  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -197,6 +197,12 @@ def matmul_peak_gflops() -> dict:
     """Returns the best fp32 matmul rate over a few square sizes (one device, all its threads)."""
     per = {n: matmul_gflops(n, 15 if n < 1024 else 7, jax.devices()[0]) for n in (256, 512, 1024)}
     return {"best": max(per.values()), "by_size": per}
+
+
+def shape_ceiling_gflops(mesh) -> float:
+    """Returns the rate of eight chained (1280, 100) @ (100, 100) matmuls, the shape of 205 of the
+    step's 234 MFLOP, compiled with the step's compiler options on one device."""
+    return chain_matmul_gflops(1280, 100, 8, 25, jax.devices()[0], jaxrun.small_matmul_compiler_options(mesh))
 
 
 def load_avg() -> list[float]:
@@ -358,14 +364,18 @@ def main() -> None:
 
     # Interleaved rounds. Keys: ("ours", lam) and (peer, threads, lam); values: block medians (ms).
     blocks: dict[tuple, list[float]] = {}
-    peaks, paired = [], []
+    peaks, paired, shapes, vs_shape = [], [], [], []
 
     def ours_block():
         peak = matmul_peak_gflops()["best"]
+        shape = shape_ceiling_gflops(mesh)
         for lam in (0.5, 0.0):
             blocks.setdefault(("ours", lam), []).append(median_ms(ours[lam]["one"], args.steps))
         peaks.append(peak)
-        paired.append(flops / (blocks[("ours", 0.5)][-1] * 1e-3) / 1e9 / peak)
+        shapes.append(shape)
+        rate = flops / (blocks[("ours", 0.5)][-1] * 1e-3) / 1e9
+        paired.append(rate / peak)
+        vs_shape.append(rate / shape)
 
     def peer_blocks():
         for name, peer in peers.items():
@@ -410,6 +420,9 @@ def main() -> None:
     print(f"λ=0.5: {rate:.1f} GFLOP/s = {100 * util:.1f}% of the best matmul peak of the run ({peak_best:.1f} "
           f"GFLOP/s); paired with each round's peak: median {100 * util_paired:.1f}% (rounds: "
           + ", ".join(f"{100 * u:.0f}%" for u in paired) + f"; median peak {np.median(peaks):.1f})", flush=True)
+    print(f"λ=0.5: {100 * float(np.median(vs_shape)):.1f}% of the rate of eight bare (1280,100)@(100,100) matmuls "
+          f"in one program (median {np.median(shapes):.1f} GFLOP/s, {100 * np.median(shapes) / peak_best:.0f}% of "
+          f"the best peak): the ceiling of a step made of that shape", flush=True)
 
     epoch_ours, epoch_peer = [], []
     try:
@@ -455,6 +468,8 @@ def main() -> None:
         "matmul_peak_gflops_paired": round(float(np.median(peaks)), 1),
         "flops_lam05": flops,
         "matmul_peak_gflops": round(peak_best, 1),
+        "matmul_shape_gflops": round(float(np.median(shapes)), 1),
+        "flop_util_vs_shape_lam05": round(float(np.median(vs_shape)), 3),
         "compile_s_lam05": round(ours[0.5]["compile_s"], 2),
         "compile_s_lam0": round(ours[0.0]["compile_s"], 2),
         "california_seconds_per_epoch": round(float(np.median(epoch_ours)), 3) if epoch_ours else None,

@@ -18,6 +18,7 @@ from jaxrun.mesh import (
     make_mesh,
     process_slice,
     replicated,
+    small_matmul_compiler_options,
 )
 from jaxrun.metrics import MetricWriter, log_progress
 
@@ -41,4 +42,5 @@ __all__ = [
     "read_jsonl",
     "replicated",
     "round_up",
+    "small_matmul_compiler_options",
 ]

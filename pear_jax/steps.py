@@ -127,6 +127,7 @@ def make_train_step(apply_fn: Callable, tx: optax.GradientTransformation, settin
         in_shardings=(rep, jaxrun.batch_sharding(mesh, 2), jaxrun.batch_sharding(mesh, 1), rep),
         out_shardings=(rep, rep),
         donate_argnums=0,
+        compiler_options=jaxrun.small_matmul_compiler_options(mesh),
     )
 
 

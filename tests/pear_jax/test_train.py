@@ -279,5 +279,12 @@ def test_killed_two_process_run_resumes_from_its_last_checkpoint(syn_dir, pear_r
     start = outs[0]["resumed_from"]
     assert start in (32, 64) and outs[1]["resumed_from"] == start
     assert len(outs[0]["losses"]) == 128 - start
-    np.testing.assert_allclose(outs[0]["losses"], pear_run["train_losses"][start:128], rtol=1e-4, atol=1e-6)
+    # The two layouts differ only in the gradient all-reduce's summation order (1 ulp per step).
+    # Right after the restore they agree to that; later, a kink of the loss (a ReLU or soft-rank
+    # block switching on a value within rounding of its threshold) can amplify it: measured up to
+    # 1e-4 absolute on losses of 0.04-0.3 by step 128. A wrong restore or data position moves
+    # the losses by hundredths.
+    losses, want = outs[0]["losses"], pear_run["train_losses"][start:128]
+    np.testing.assert_allclose(losses[:8], want[:8], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(losses, want, rtol=1e-3, atol=5e-4)
     assert (tmp_path / "wd" / "final_metrics.json").exists()
