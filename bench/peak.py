@@ -16,16 +16,7 @@ import numpy as np
 
 def matmul_gflops(n: int, repeats: int, device: jax.Device | None = None) -> float:
     """Returns the median GFLOP/s of a jitted fp32 n x n matmul over `repeats` timed calls."""
-    a = jax.device_put(jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), jnp.float32),
-                       device or jax.devices()[0])
-    mm = jax.jit(lambda x, y: x @ y)
-    mm(a, a).block_until_ready()  # compile outside the timing
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        mm(a, a).block_until_ready()
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / float(np.median(times)) / 1e9
+    return chain_matmul_gflops(n, n, 1, repeats, device)
 
 
 def chain_matmul_gflops(rows: int, width: int, depth: int, repeats: int, device: jax.Device | None = None,
@@ -45,7 +36,7 @@ def chain_matmul_gflops(rows: int, width: int, depth: int, repeats: int, device:
         return x
 
     mm = jax.jit(chain, compiler_options=compiler_options)
-    mm(a, w).block_until_ready()
+    mm(a, w).block_until_ready()  # compile outside the timing
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
